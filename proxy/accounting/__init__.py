@@ -1,0 +1,1 @@
+"""Usage records, cost, and (later) budgets and rate limits."""

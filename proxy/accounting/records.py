@@ -1,0 +1,58 @@
+"""The usage record every finished request produces, and where records go.
+
+A record is filled in as the request goes (model, provider, tokens, status) and
+handed to the app's `UsageSink` exactly once, when the request ends: success,
+proxy error, upstream error or client disconnect. `emit` never blocks or awaits;
+sinks do their I/O in their own background tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger("proxy.accounting")
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    event_id: str  # server-generated, unique: the de-duplication key downstream
+    request_id: str
+    timestamp: float  # Unix epoch seconds when the request arrived
+    method: str
+    endpoint: str  # the /v1/... path as the upstream sees it
+    tenant: str | None = None  # None in static mode
+    model: str | None = None  # as the client named it
+    upstream_model: str | None = None
+    provider: str | None = None
+    status: int = 0  # 499: the client went away
+    error: str | None = None  # the error code, when the request failed
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: float | None = None
+    duration_ms: float = 0.0
+    upstream_ms: float | None = None
+    stream: bool = False
+    usage_estimated: bool = False
+
+
+class UsageSink(Protocol):
+    def emit(self, record: UsageRecord) -> None:
+        """Take the record; must not block, raise or keep a reference it mutates."""
+
+
+class FanOutSink:
+    """Hands each record to several sinks; a failing sink does not stop the others."""
+
+    def __init__(self, sinks: Sequence[UsageSink]) -> None:
+        self._sinks = tuple(sinks)
+
+    def emit(self, record: UsageRecord) -> None:
+        for sink in self._sinks:
+            try:
+                sink.emit(record)
+            except Exception:  # a sink bug must not fail the request it reports
+                log.exception("usage sink failed")

@@ -1,0 +1,337 @@
+"""The /v1/* hot path: route, config, auth, forward, relay, record.
+
+One `ProxyHandler` per app, built at startup with its collaborators. A request:
+validate the path -> authenticate -> tenant config -> read and inspect the body
+-> pick the route -> forward on the shared ClientSession (or answer from the
+in-process mock) -> relay the answer untouched (JSON whole, SSE chunk by chunk)
+-> emit exactly one usage record, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from time import perf_counter
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from proxy.accounting.cost import PriceBook
+from proxy.accounting.records import UsageRecord, UsageSink
+from proxy.api.middlewares import REQUEST_ID
+from proxy.api.models import is_models_path, models_response
+from proxy.api.paths import split_path
+from proxy.errors import ProxyError, RequestTooLargeError
+from proxy.ids import IdGenerator
+from proxy.redaction import redact
+from proxy.streaming.sse import SSETracker
+from proxy.streaming.usage import Usage, usage_from_body
+from proxy.telemetry.metrics import Metrics
+from proxy.tenancy.auth import Authenticator
+from proxy.tenancy.config import Route
+from proxy.tenancy.source import TenantSource
+from proxy.upstream.body import RequestBody, inspect_body, upstream_body
+from proxy.upstream.forward import (
+    Timeouts,
+    UpstreamDisconnectError,
+    UpstreamTimeout,
+    UpstreamURLs,
+    open_upstream,
+)
+from proxy.upstream.headers import client_headers, upstream_headers
+from proxy.upstream.mock import MockProvider
+
+_CHAT = "/v1/chat/completions"
+_DEFAULT_LABEL = "(default)"
+_NO_MODEL_LABEL = "(none)"
+
+
+class ClientGoneError(ProxyError):
+    """The client disconnected; nobody will read this response."""
+
+    status, error_type, code = 499, "invalid_request_error", "client_disconnected"
+
+
+class _Exchange:
+    """What the proxy learns about one request as it goes."""
+
+    __slots__ = ("record", "started", "route", "label", "upstream_s")
+
+    def __init__(self, record: UsageRecord, started: float) -> None:
+        self.record = record
+        self.started = started
+        self.route: Route | None = None
+        self.label = _NO_MODEL_LABEL
+        self.upstream_s: float | None = None
+
+
+class ProxyHandler:
+    def __init__(
+        self,
+        *,
+        tenants: TenantSource,
+        auth: Authenticator,
+        session: aiohttp.ClientSession,
+        sink: UsageSink,
+        metrics: Metrics,
+        ids: IdGenerator,
+        prices: PriceBook,
+        mock: MockProvider,
+        max_body_bytes: int,
+        connect_timeout: float,
+    ) -> None:
+        self._tenants = tenants
+        self._auth = auth
+        self._session = session
+        self._sink = sink
+        self._metrics = metrics
+        self._ids = ids
+        self._prices = prices
+        self._mock = mock
+        self._max_body = max_body_bytes
+        self._timeouts = Timeouts(connect_timeout)
+        self._urls = UpstreamURLs()
+
+    async def handle(
+        self, request: web.Request, tenant_id: str | None, target: str
+    ) -> web.StreamResponse:
+        """Serve `target` (the `/v1/...` path and query as the client sent them)."""
+        started = perf_counter()
+        request_id = self._ids.request_id(request.headers.get("X-Request-ID"))
+        request[REQUEST_ID] = request_id
+        record = UsageRecord(
+            self._ids.event_id(), request_id, time.time(), request.method, request.path, tenant_id
+        )
+        ex = _Exchange(record, started)
+        metrics = self._metrics
+        metrics.in_flight += 1
+        try:
+            return await self._serve(request, ex, target)
+        except ProxyError as e:
+            record.status, record.error = e.status, e.code
+            kind = getattr(e, "kind", None)
+            if kind is not None:
+                metrics.upstream_error(kind)
+            raise
+        except asyncio.CancelledError:
+            record.status, record.error = 499, "client_disconnected"
+            raise
+        except BaseException:
+            record.status, record.error = 500, "internal_error"
+            raise
+        finally:
+            metrics.in_flight -= 1
+            self._finish(ex)
+
+    async def _serve(self, request: web.Request, ex: _Exchange, target: str) -> web.StreamResponse:
+        record = ex.record
+        path, query = split_path(target)
+        record.endpoint = path
+        self._auth.authenticate(request.headers, record.tenant)
+        config = await self._tenants.config_for(record.tenant)
+        if is_models_path(request.method, path):
+            record.status = 200
+            local = models_response(config, path)
+            local.headers["x-request-id"] = record.request_id
+            return local
+        body = inspect_body(
+            await self._read_body(request), request.headers.get("Content-Type", "").lower()
+        )
+        route = config.route_for(body.model)
+        ex.route = route
+        model = body.model
+        record.model = model
+        record.upstream_model = route.upstream_model or model
+        record.provider = route.provider
+        record.stream = body.stream
+        if model is not None:
+            ex.label = model if model in config.routes else _DEFAULT_LABEL
+        if route.is_mock:
+            return await self._serve_mock(request, ex, route, path, body)
+        add_usage = (
+            body.stream and route.provider == "openai" and path == _CHAT and not body.asks_usage
+        )
+        payload = upstream_body(body, route, add_usage=add_usage)
+        headers = upstream_headers(request.headers, route)
+        url = self._urls.get(route.api_base, path, query)
+        start_wall = time.time()
+        start = perf_counter()
+        upstream = await open_upstream(
+            self._session,
+            request.method,
+            url,
+            headers,
+            payload,
+            self._timeouts.for_route(route.timeout_s),
+        )
+        done = False
+        try:
+            if upstream.content_type == "text/event-stream":
+                response = await self._relay_stream(
+                    request, ex, upstream, start_wall, start, add_usage
+                )
+            else:
+                response = await self._relay_body(request, ex, route, upstream, start_wall, start)
+            done = True
+            return response
+        finally:
+            if done:
+                upstream.release()
+            else:
+                upstream.close()  # an unfinished upstream body: drop the connection
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        length = request.content_length
+        if length is not None and length > self._max_body:
+            raise RequestTooLargeError(f"The request body exceeds {self._max_body} bytes.")
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise RequestTooLargeError(
+                f"The request body exceeds {self._max_body} bytes."
+            ) from None
+        except ConnectionError:
+            raise ClientGoneError("The client disconnected while sending the body.") from None
+
+    async def _relay_body(
+        self,
+        request: web.Request,
+        ex: _Exchange,
+        route: Route,
+        upstream: aiohttp.ClientResponse,
+        start_wall: float,
+        start: float,
+    ) -> web.Response:
+        try:
+            data = await upstream.read()
+        except TimeoutError:
+            raise UpstreamTimeout("The upstream did not finish its answer in time.") from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            raise UpstreamDisconnectError(
+                "The upstream closed the connection mid-answer."
+            ) from None
+        stop_wall = time.time()
+        ex.upstream_s = perf_counter() - start
+        status = upstream.status
+        ex.record.status = status
+        if "json" in upstream.content_type:
+            usage = usage_from_body(data)
+            if usage is not None:
+                _take_usage(ex.record, usage)
+        if status >= 400:
+            data = redact(data, route.api_key or request.headers.get("X-Provider-API-Key"))
+        headers = client_headers(upstream.headers)
+        self._stamp(headers, ex, start_wall, stop_wall)
+        return web.Response(body=data, status=status, headers=headers)
+
+    async def _relay_stream(
+        self,
+        request: web.Request,
+        ex: _Exchange,
+        upstream: aiohttp.ClientResponse,
+        start_wall: float,
+        start: float,
+        drop_usage_chunk: bool,
+    ) -> web.StreamResponse:
+        stop_wall = time.time()  # streaming: "stop" is when the upstream's headers arrived
+        ex.record.status = upstream.status
+        headers = client_headers(upstream.headers)
+        self._stamp(headers, ex, start_wall, stop_wall)
+        response = web.StreamResponse(status=upstream.status, headers=headers)
+        tracker = SSETracker(drop_usage_chunk=drop_usage_chunk)
+        failure: UpstreamTimeout | UpstreamDisconnectError | None = None
+        try:
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                out = tracker.feed(chunk)
+                if out:
+                    await response.write(out)
+            tail = tracker.finish()
+            if tail:
+                await response.write(tail)
+        except TimeoutError:
+            failure = UpstreamTimeout("The upstream stopped sending within the route's timeout.")
+        except (aiohttp.ClientPayloadError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            failure = UpstreamDisconnectError("The upstream closed the stream before its end.")
+        except ConnectionError:
+            raise ClientGoneError("The client disconnected mid-stream.") from None
+        finally:
+            ex.upstream_s = perf_counter() - start
+            if tracker.usage.is_known:
+                _take_usage(ex.record, tracker.usage)
+        if failure is not None:
+            ex.record.error = failure.code
+            self._metrics.upstream_error(failure.kind)
+            try:
+                await response.write(failure.sse_event())
+            except ConnectionError:
+                raise ClientGoneError("The client disconnected mid-stream.") from None
+        await response.write_eof()
+        return response
+
+    async def _serve_mock(
+        self, request: web.Request, ex: _Exchange, route: Route, path: str, body: RequestBody
+    ) -> web.StreamResponse:
+        start_wall = time.time()
+        start = perf_counter()
+        if route.mock_latency_ms:
+            await asyncio.sleep(route.mock_latency_ms / 1000)
+        reply = self._mock.reply(path, body, route.upstream_model or body.model or "mock")
+        stop_wall = time.time()
+        ex.upstream_s = perf_counter() - start
+        ex.record.status = reply.status
+        if reply.usage.is_known:
+            _take_usage(ex.record, reply.usage)
+        headers: CIMultiDict[str] = CIMultiDict({"Content-Type": reply.content_type})
+        self._stamp(headers, ex, start_wall, stop_wall)
+        if not reply.events:
+            return web.Response(body=reply.body, status=reply.status, headers=headers)
+        response = web.StreamResponse(status=reply.status, headers=headers)
+        try:
+            await response.prepare(request)
+            await response.write(b"".join(reply.events))
+            await response.write_eof()
+        except ConnectionError:
+            raise ClientGoneError("The client disconnected mid-stream.") from None
+        return response
+
+    def _stamp(
+        self, headers: CIMultiDict[str], ex: _Exchange, start_wall: float, stop_wall: float
+    ) -> None:
+        upstream_ms = (stop_wall - start_wall) * 1000
+        proxy_ms = (perf_counter() - ex.started) * 1000 - upstream_ms
+        headers["x-request-id"] = ex.record.request_id
+        headers["x-upstream-request-start"] = f"{start_wall:.6f}"
+        headers["x-upstream-request-stop"] = f"{stop_wall:.6f}"
+        headers["Server-Timing"] = (
+            f"proxy;dur={max(proxy_ms, 0.0):.3f}, upstream;dur={upstream_ms:.3f}"
+        )
+
+    def _finish(self, ex: _Exchange) -> None:
+        record = ex.record
+        elapsed = perf_counter() - ex.started
+        upstream_s = ex.upstream_s
+        record.duration_ms = round(elapsed * 1000, 3)
+        if upstream_s is not None:
+            record.upstream_ms = round(upstream_s * 1000, 3)
+        route = ex.route
+        if route is not None and (
+            record.input_tokens is not None or record.output_tokens is not None
+        ):
+            record.cost_usd = self._prices.cost(
+                self._prices.price(route, record.model),
+                record.input_tokens,
+                record.output_tokens,
+                record.cached_tokens,
+            )
+        self._metrics.request_done(
+            ex.label, record.status, max(elapsed - (upstream_s or 0.0), 0.0), upstream_s
+        )
+        self._sink.emit(record)
+
+
+def _take_usage(record: UsageRecord, usage: Usage) -> None:
+    record.input_tokens = usage.input_tokens
+    record.output_tokens = usage.output_tokens
+    record.cached_tokens = usage.cached_tokens

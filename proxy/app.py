@@ -1,0 +1,132 @@
+"""create_app(): the one place that wires the app together.
+
+Everything that opens a socket, a pool or a task does it in a cleanup context,
+after the worker has forked, and closes it in reverse order at shutdown (after
+in-flight requests have finished).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from proxy import keys
+from proxy.accounting.cost import PriceBook
+from proxy.accounting.records import FanOutSink, UsageSink
+from proxy.api import routes
+from proxy.api.health import ReadinessCheck, StaticConfigCheck
+from proxy.api.middlewares import error_middleware
+from proxy.api.proxy import ProxyHandler
+from proxy.ids import IdGenerator
+from proxy.settings import Settings
+from proxy.tasks import TaskSet
+from proxy.telemetry.logs import RequestLogSink, configure_logging
+from proxy.telemetry.metrics import Metrics
+from proxy.tenancy.auth import Authenticator, OpenAccess
+from proxy.tenancy.source import StaticSource
+from proxy.tenancy.static import load_static_config
+from proxy.upstream.mock import MockProvider
+from proxy.upstream.session import http_ctx
+
+log = logging.getLogger("proxy.app")
+
+
+async def create_app(
+    settings: Settings | None = None, *, sinks: Sequence[UsageSink] = ()
+) -> web.Application:
+    """The gateway app. `sinks` receive every usage record besides the request log."""
+    settings = settings or Settings.from_env()
+    static = load_static_config(settings.config_path, settings.environ)
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app[keys.IDS] = IdGenerator()
+    app[keys.TASKS] = TaskSet()
+    app[keys.METRICS] = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
+    app[keys.TENANTS] = StaticSource(static.tenant)
+    auth: Authenticator = static.verifier or OpenAccess()
+    app[keys.AUTH] = auth
+    checks: list[ReadinessCheck] = [StaticConfigCheck()]
+    app[keys.READINESS] = checks
+    app.cleanup_ctx.extend([_tasks_ctx, http_ctx, _sinks_ctx(sinks), _metrics_ctx, _proxy_ctx])
+    routes.setup(app, settings)
+    return app
+
+
+async def create_runner() -> web.AppRunner:
+    """gunicorn's entry point (`wsgi_app`): the app plus the server options it needs.
+
+    `handler_cancellation` makes a client disconnect cancel the handler, so a
+    stalled upstream request is closed at once instead of at its next chunk.
+    """
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    app = await create_app(settings)
+    return web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        keepalive_timeout=settings.keepalive_timeout,
+        shutdown_timeout=settings.graceful_timeout * 0.95,
+    )
+
+
+async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[keys.TASKS].close(grace=app[keys.SETTINGS].graceful_timeout)
+
+
+def _sinks_ctx(extra: Sequence[UsageSink]) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def sinks_ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[keys.SETTINGS]
+        sinks: list[UsageSink] = list(extra)
+        request_log = RequestLogSink() if settings.request_log else None
+        if request_log is not None:
+            sinks.append(request_log)
+        sink: UsageSink = sinks[0] if len(sinks) == 1 else FanOutSink(sinks)
+        app[keys.SINK] = sink
+        flusher = (
+            app[keys.TASKS].spawn(request_log.run(), name="request-log")
+            if request_log is not None
+            else None
+        )
+        yield
+        if flusher is not None:
+            await _stop(flusher)
+
+    return sinks_ctx
+
+
+async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    metrics = app[keys.METRICS]
+    task = app[keys.TASKS].spawn(
+        metrics.run(app[keys.SETTINGS].metrics_flush_interval), name="metrics-flush"
+    )
+    yield
+    await _stop(task)
+
+
+async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    app[keys.PROXY] = ProxyHandler(
+        tenants=app[keys.TENANTS],
+        auth=app[keys.AUTH],
+        session=app[keys.HTTP],
+        sink=app[keys.SINK],
+        metrics=app[keys.METRICS],
+        ids=app[keys.IDS],
+        prices=PriceBook(),
+        mock=MockProvider(),
+        max_body_bytes=settings.max_body_bytes,
+        connect_timeout=settings.upstream_connect_timeout,
+    )
+    yield
+
+
+async def _stop(task: asyncio.Task[Any]) -> None:
+    """Cancel a loop task and wait for its final flush."""
+    task.cancel()
+    await asyncio.wait([task])

@@ -1,0 +1,84 @@
+"""The `tenant-proxy` command (also `python -m proxy`).
+
+Exit codes: 0 success, 1 a failure (its message on stderr), 2 a usage error.
+Options that configure the server are written to the environment before
+`Settings.from_env()` runs, so gunicorn workers see the same values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from proxy.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tenant-proxy", description="Multi-tenant, OpenAI-compatible LLM API gateway."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the gateway (gunicorn, one worker per CPU)")
+    serve.add_argument("--dev", action="store_true", help="one process, no gunicorn")
+    serve.add_argument("--config", help="static-mode YAML file (default: $PROXY_CONFIG)")
+    serve.add_argument("--host", help="listen address (default: $PROXY_HOST or 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (default: $PROXY_PORT or 8080)")
+    serve.add_argument("--workers", type=int, help="gunicorn workers (default: $PROXY_WORKERS)")
+    check = commands.add_parser("check-config", help="validate the settings and static config")
+    check.add_argument("--config", help="static-mode YAML file (default: $PROXY_CONFIG)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {
+        "PROXY_CONFIG": getattr(args, "config", None),
+        "PROXY_HOST": getattr(args, "host", None),
+        "PROXY_PORT": getattr(args, "port", None),
+        "PROXY_WORKERS": getattr(args, "workers", None),
+    }
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[name] = str(value)
+    if args.command == "serve":
+        return _serve(dev=args.dev)
+    return _check_config()
+
+
+def _load_settings() -> Settings | None:
+    from proxy.settings import Settings, SettingsError
+    from proxy.tenancy.static import StaticConfigError, load_static_config
+
+    try:
+        settings = Settings.from_env()
+        if settings.mode == "static":
+            load_static_config(settings.config_path, settings.environ)
+    except (SettingsError, StaticConfigError) as e:
+        print(f"tenant-proxy: {e}", file=sys.stderr)
+        return None
+    return settings
+
+
+def _serve(*, dev: bool) -> int:
+    settings = _load_settings()
+    if settings is None:
+        return 1
+    from proxy import serving
+
+    if dev:
+        serving.run_dev(settings)
+    else:
+        serving.run_gunicorn(settings)
+    return 0
+
+
+def _check_config() -> int:
+    settings = _load_settings()
+    if settings is None:
+        return 1
+    print(f"ok: {settings.mode} mode, config {settings.config_path}")
+    return 0

@@ -1,0 +1,31 @@
+"""Every web.AppKey of the app, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from proxy.accounting.records import UsageSink
+    from proxy.api.health import ReadinessCheck
+    from proxy.api.proxy import ProxyHandler
+    from proxy.ids import IdGenerator
+    from proxy.settings import Settings
+    from proxy.tasks import TaskSet
+    from proxy.telemetry.metrics import Metrics
+    from proxy.tenancy.auth import Authenticator
+    from proxy.tenancy.source import TenantSource
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+IDS: web.AppKey[IdGenerator] = web.AppKey("ids")
+TASKS: web.AppKey[TaskSet] = web.AppKey("tasks")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
+SINK: web.AppKey[UsageSink] = web.AppKey("sink")
+TENANTS: web.AppKey[TenantSource] = web.AppKey("tenants")
+AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
+PROXY: web.AppKey[ProxyHandler] = web.AppKey("proxy")
+READINESS: web.AppKey[list[ReadinessCheck]] = web.AppKey("readiness")

@@ -1,0 +1,148 @@
+"""Running the gateway: gunicorn with uvloop workers, or one process for development.
+
+`gunicorn_options()` is the whole gunicorn configuration; the repository's
+`gunicorn.conf.py` and `tenant-proxy serve` both use it. This module must not
+import prometheus-client or the app at import time: the master sets
+PROMETHEUS_MULTIPROC_DIR first, and workers build the app after they fork.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import logging
+import os
+import tempfile
+from typing import Any
+
+from proxy.settings import Settings
+
+log = logging.getLogger("proxy.serving")
+
+WORKER_CLASS = "aiohttp.GunicornUVLoopWebWorker"
+
+
+def prepare_metrics_dir(environ: dict[str, str] | os._Environ[str]) -> str:
+    """A clean PROMETHEUS_MULTIPROC_DIR shared by the master's workers."""
+    path = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="tenant-proxy-metrics-")
+        environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.makedirs(path, exist_ok=True)
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+    return path
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def startup_banner(settings: Settings, *, open_access: bool) -> list[str]:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    url = f"http://{host}:{settings.port}"
+    lines = [
+        f"tenant-proxy listening on {url} ({settings.mode} mode, config {settings.config_path})",
+        "try: curl -s "
+        + url
+        + "/v1/chat/completions -H 'Content-Type: application/json' "
+        + '-d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}\'',
+    ]
+    if open_access and not is_loopback(settings.host):
+        log.warning(
+            "static mode has no auth.keys and listens on a non-loopback address: any caller "
+            "that can reach it may use its routes and keys",
+            extra={"host": settings.host},
+        )
+    return lines
+
+
+def on_starting(server: Any) -> None:
+    prepare_metrics_dir(os.environ)
+
+
+def when_ready(server: Any) -> None:
+    from proxy.tenancy.static import load_static_config
+
+    settings = Settings.from_env()
+    static = load_static_config(settings.config_path, settings.environ)
+    for line in startup_banner(settings, open_access=static.verifier is None):
+        print(line, flush=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def gunicorn_options(settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or Settings.from_env()
+    return {
+        "bind": [f"{settings.host}:{settings.port}"],
+        "workers": settings.workers,
+        "worker_class": WORKER_CLASS,
+        "wsgi_app": "proxy.app:create_runner",
+        "graceful_timeout": settings.graceful_timeout,
+        "keepalive": int(settings.keepalive_timeout),
+        "max_requests": settings.max_requests,
+        "max_requests_jitter": settings.max_requests_jitter,
+        "accesslog": None,
+        "on_starting": on_starting,
+        "when_ready": when_ready,
+        "child_exit": child_exit,
+    }
+
+
+def run_gunicorn(settings: Settings) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    options = gunicorn_options(settings)
+
+    class GatewayApplication(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if key != "wsgi_app":
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from proxy.app import create_runner
+
+            return create_runner
+
+    GatewayApplication().run()
+
+
+def run_dev(settings: Settings) -> None:
+    """One process, no gunicorn: for development and debugging."""
+    import asyncio
+
+    import uvloop
+    from aiohttp import web
+
+    from proxy.app import create_app
+    from proxy.telemetry.logs import configure_logging
+    from proxy.tenancy.static import load_static_config
+
+    configure_logging(settings.log_level)
+    static = load_static_config(settings.config_path, settings.environ)
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    for line in startup_banner(settings, open_access=static.verifier is None):
+        print(line, flush=True)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        handler_cancellation=True,
+        access_log=None,
+        print=None,
+        keepalive_timeout=settings.keepalive_timeout,
+        shutdown_timeout=settings.graceful_timeout,
+    )

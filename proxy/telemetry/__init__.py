@@ -1,0 +1,1 @@
+"""JSON logs, Prometheus metrics, and (later) the webhook sink."""

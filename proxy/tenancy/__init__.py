@@ -1,0 +1,1 @@
+"""Who the caller is and what their tenant's config says."""

@@ -1,0 +1,73 @@
+"""Who is calling: client credentials -> accept or refuse.
+
+Credentials come as `Authorization: Bearer <token>` or `x-api-key: <token>` (what
+Anthropic SDKs send); both are accepted everywhere. Static mode's `auth.keys`
+are held only as SHA-256 digests and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Protocol
+
+from proxy.errors import InvalidTokenError, MissingCredentialsError
+
+
+class Authenticator(Protocol):
+    def authenticate(self, headers: Mapping[str, str], tenant_id: str | None) -> None:
+        """Return if the caller may act as `tenant_id`; raise an AuthenticationError if not."""
+
+
+def presented_token(headers: Mapping[str, str]) -> str | None:
+    authorization = headers.get("Authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    api_key = headers.get("x-api-key")
+    if api_key and api_key.strip():
+        return api_key.strip()
+    return None
+
+
+def parse_key_digest(key: str) -> bytes:
+    """A configured key as its SHA-256 digest: `sha256:<hex>` or the key itself."""
+    if key.startswith("sha256:"):
+        hexpart = key[len("sha256:") :]
+        if len(hexpart) != 64:
+            raise ValueError("a sha256: key must have 64 hex digits")
+        try:
+            return bytes.fromhex(hexpart)
+        except ValueError:
+            raise ValueError("a sha256: key must have 64 hex digits") from None
+    return hashlib.sha256(key.encode()).digest()
+
+
+class OpenAccess:
+    """No client authentication (static mode without `auth.keys`, or AUTH_MODE=none)."""
+
+    def authenticate(self, headers: Mapping[str, str], tenant_id: str | None) -> None:
+        return None
+
+
+class StaticKeyVerifier:
+    def __init__(self, digests: tuple[bytes, ...]) -> None:
+        self._digests = digests
+
+    def authenticate(self, headers: Mapping[str, str], tenant_id: str | None) -> None:
+        token = presented_token(headers)
+        if token is None:
+            raise MissingCredentialsError(
+                "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'."
+            )
+        if not self.is_valid(token):
+            raise InvalidTokenError("Invalid API key.")
+
+    def is_valid(self, token: str) -> bool:
+        digest = hashlib.sha256(token.encode()).digest()
+        found = False
+        for known in self._digests:  # every digest is compared: no early exit
+            found |= hmac.compare_digest(digest, known)
+        return found

@@ -1,0 +1,1 @@
+"""Talking to providers: the shared ClientSession, header hygiene, the mock provider."""
