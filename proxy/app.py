@@ -19,7 +19,6 @@ from proxy.accounting.cost import PriceBook
 from proxy.accounting.records import FanOutSink, UsageSink
 from proxy.api import routes
 from proxy.api.health import ReadinessCheck, StaticConfigCheck
-from proxy.api.middlewares import error_middleware
 from proxy.api.proxy import ProxyHandler
 from proxy.ids import IdGenerator
 from proxy.settings import Settings
@@ -41,7 +40,7 @@ async def create_app(
     """The gateway app. `sinks` receive every usage record besides the request log."""
     settings = settings or Settings.from_env()
     static = load_static_config(settings.config_path, settings.environ)
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.IDS] = IdGenerator()
     app[keys.TASKS] = TaskSet()

@@ -1,6 +1,6 @@
 """Errors the proxy makes, and their OpenAI-shaped JSON body.
 
-Core code raises these; `api.middlewares` renders them. Each class fixes the
+Core code raises these; `api.errors` renders them. Each class fixes the
 status, `type` and `code` of SPEC 5.1's error table:
 
     ProxyError (500 server_error / internal_error)

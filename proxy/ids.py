@@ -24,7 +24,7 @@ class IdGenerator:
         """The client's `x-request-id` when it is safe to echo, else a new id."""
         if client_value is not None and _CLIENT_ID.fullmatch(client_value):
             return client_value
-        return f"{self._request_prefix}{next(self._counter):x}"
+        return self._request_prefix + format(next(self._counter), "x")
 
     def event_id(self) -> str:
         return f"{self._event_prefix}{next(self._counter):x}"

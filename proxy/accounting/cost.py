@@ -9,10 +9,12 @@ tokens use `cached_input_cost_per_mtok`, defaulting to the input price.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from proxy.tenancy.config import Route
 
 PRICES_AS_OF = "2025-08"
+_K = TypeVar("_K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,31 +57,44 @@ BUILTIN_PRICES: dict[str, Price] = {
 }
 
 
+_UNSET = Price(-1.0, -1.0)
+
+
 class PriceBook:
-    """Resolves a route's price once per distinct model name (bounded memo)."""
+    """Resolves prices once per route, or per model name for a route that serves
+    any model (`default` without prices or `upstream_model`); memos are bounded."""
 
     def __init__(self, table: dict[str, Price] | None = None, *, memo_size: int = 4096) -> None:
         self._table = BUILTIN_PRICES if table is None else table
         self._by_length = sorted(self._table, key=len, reverse=True)
-        self._memo: dict[str, Price | None] = {}
+        self._by_route: dict[Route, Price | None] = {}
+        self._by_name: dict[str, Price | None] = {}
         self._memo_size = memo_size
 
     def price(self, route: Route, model: str | None) -> Price | None:
+        found = self._by_route.get(route, _UNSET)
+        if found is not _UNSET:
+            return found
         if route.input_cost_per_mtok is not None or route.output_cost_per_mtok is not None:
-            return Price(
+            found = Price(
                 route.input_cost_per_mtok or 0.0,
                 route.output_cost_per_mtok or 0.0,
                 route.cached_input_cost_per_mtok,
             )
-        name = route.upstream_model or model
+        elif route.upstream_model is not None or route.model_name is not None:
+            found = self._lookup(route.upstream_model or route.model_name or "")
+        else:
+            return self._for_name(model)
+        _remember(self._by_route, route, found, self._memo_size)
+        return found
+
+    def _for_name(self, name: str | None) -> Price | None:
         if name is None:
             return None
-        if name in self._memo:
-            return self._memo[name]
-        found = self._lookup(name)
-        if len(self._memo) >= self._memo_size:
-            self._memo.clear()
-        self._memo[name] = found
+        found = self._by_name.get(name, _UNSET)
+        if found is _UNSET:
+            found = self._lookup(name)
+            _remember(self._by_name, name, found, self._memo_size)
         return found
 
     def _lookup(self, name: str) -> Price | None:
@@ -108,3 +123,9 @@ class PriceBook:
             + (output_tokens or 0) * price.output
         )
         return round(micro / 1_000_000, 10)
+
+
+def _remember(memo: dict[_K, Price | None], key: _K, value: Price | None, size: int) -> None:
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value

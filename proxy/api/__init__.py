@@ -1,1 +1,1 @@
-"""The HTTP edge: routes, middlewares and handlers. The only place with web.Request."""
+"""The HTTP edge: routes, handlers and error rendering. The only place with web.Request."""

@@ -11,11 +11,12 @@ mode only complete lines are released; a partial last line waits for its end.
 
 from __future__ import annotations
 
-import orjson
+import re
 
-from proxy.streaming.usage import Usage, find_usage
+from proxy.streaming.usage import Usage, counts_after, usage_object_at
 
 _USAGE_KEY = b'"usage"'
+_NO_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 _MAX_PENDING = 1 << 20  # a "line" longer than this is not SSE: release it as is
 
 
@@ -73,27 +74,11 @@ class SSETracker:
                     changed = True
                     continue
             if _USAGE_KEY in line and line.startswith(b"data:"):
-                event = _usage_event(line)
-                if event is not None:
-                    usage = find_usage(event)
-                    if usage is not None:
-                        self.usage.merge(usage)
-                    if self._drop and event.get("choices") == []:
+                at = usage_object_at(line)
+                if at >= 0:
+                    self.usage.merge(counts_after(line, at))
+                    if self._drop and _NO_CHOICES.search(line):
                         changed = self._skip_blank = True
                         continue
             kept.append(line)
         return b"".join(kept) if changed else block
-
-
-def _usage_event(line: bytes) -> dict[str, object] | None:
-    """The JSON event of a `data:` line whose `"usage"` is an object (not null)."""
-    at = line.find(_USAGE_KEY)
-    while at >= 0:
-        if line[at + 7 : at + 16].lstrip(b" \t:").startswith(b"{"):
-            try:
-                event = orjson.loads(line[5:])
-            except orjson.JSONDecodeError:
-                return None
-            return event if isinstance(event, dict) else None
-        at = line.find(_USAGE_KEY, at + 7)
-    return None

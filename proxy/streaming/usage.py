@@ -1,4 +1,4 @@
-"""Token usage as providers report it, normalised.
+"""Token usage as providers report it, normalised, read straight from bytes.
 
 OpenAI (chat, completions, embeddings): prompt_tokens / completion_tokens,
 prompt_tokens_details.cached_tokens. Responses API: input_tokens /
@@ -6,108 +6,101 @@ output_tokens, input_tokens_details.cached_tokens. Anthropic: input_tokens
 (excluding cache), cache_read_input_tokens, cache_creation_input_tokens,
 output_tokens. Normalised: `input_tokens` counts every prompt token,
 `cached_tokens` is the part served from the provider's cache.
+
+The counts are read with one C-level regex scan from a `"usage"` key onwards,
+without parsing JSON: these key names are unique across the nesting levels of
+every provider's usage object, a JSON string cannot contain them unescaped, and
+nothing that follows a usage object in these responses carries them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+import re
 
-import orjson
+_COUNT = re.compile(
+    rb'"(prompt_tokens|completion_tokens|input_tokens|output_tokens|cached_tokens|'
+    rb'cache_read_input_tokens|cache_creation_input_tokens)"\s*:\s*(\d{1,15})'
+)
+_OBJECT_FOLLOWS = re.compile(rb'"usage"\s*:\s*\{')
 
 
-@dataclass(slots=True)
 class Usage:
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int | None = None
+    __slots__ = ("input_tokens", "output_tokens", "cached_tokens")
+
+    def __init__(
+        self,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cached_tokens: int | None = None,
+    ) -> None:
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.cached_tokens = cached_tokens
+
+    def __repr__(self) -> str:
+        return f"Usage({self.input_tokens}, {self.output_tokens}, {self.cached_tokens})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Usage) and (
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+        ) == (other.input_tokens, other.output_tokens, other.cached_tokens)
 
     @property
     def is_known(self) -> bool:
         return self.input_tokens is not None or self.output_tokens is not None
 
-    def merge(self, usage: Mapping[str, Any]) -> None:
-        """Take every count `usage` states; later events overwrite earlier ones."""
-        prompt = _count(usage.get("prompt_tokens"))
-        if prompt is None:
-            prompt = _count(usage.get("input_tokens"))
-        cache_read = _count(usage.get("cache_read_input_tokens"))
-        cache_write = _count(usage.get("cache_creation_input_tokens"))
-        if prompt is not None:
-            self.input_tokens = prompt + (cache_read or 0) + (cache_write or 0)
-        if cache_read is not None:
-            self.cached_tokens = cache_read
-        else:
-            details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
-            if isinstance(details, Mapping):
-                cached = _count(details.get("cached_tokens"))
-                if cached is not None:
-                    self.cached_tokens = cached
-        completion = _count(usage.get("completion_tokens"))
-        if completion is None:
-            completion = _count(usage.get("output_tokens"))
-        if completion is not None:
-            self.output_tokens = completion
+    def merge(self, counts: dict[bytes, bytes]) -> None:
+        """Take every count stated; later events overwrite earlier ones."""
+        input_tokens, output_tokens, cached_tokens = normalise(counts)
+        if input_tokens is not None:
+            self.input_tokens = input_tokens
+        if output_tokens is not None:
+            self.output_tokens = output_tokens
+        if cached_tokens is not None:
+            self.cached_tokens = cached_tokens
 
 
-def find_usage(event: Any) -> Mapping[str, Any] | None:
-    """The usage object of a response or stream event, wherever the provider puts it."""
-    if not isinstance(event, dict):
-        return None
-    usage = event.get("usage")
-    if isinstance(usage, dict):
-        return usage
-    for holder in ("response", "message"):  # Responses API events; Anthropic message_start
-        inner = event.get(holder)
-        if isinstance(inner, dict) and isinstance(inner.get("usage"), dict):
-            usage = inner["usage"]
-            assert isinstance(usage, dict)
-            return usage
-    return None
+def normalise(counts: dict[bytes, bytes]) -> tuple[int | None, int | None, int | None]:
+    """(input, output, cached) from the counts a usage object states."""
+    get = counts.get
+    output = get(b"completion_tokens") or get(b"output_tokens")
+    prompt = get(b"prompt_tokens") or get(b"input_tokens")
+    read = get(b"cache_read_input_tokens")
+    write = get(b"cache_creation_input_tokens")
+    if read is None and write is None:
+        cached = get(b"cached_tokens")
+        return (
+            int(prompt) if prompt is not None else None,
+            int(output) if output is not None else None,
+            int(cached) if cached is not None else None,
+        )
+    # Anthropic: input_tokens excludes what was read from or written to the cache.
+    read_n = int(read) if read is not None else 0
+    total = int(prompt) + read_n + (int(write) if write else 0) if prompt is not None else None
+    return total, int(output) if output is not None else None, read_n
 
 
-def usage_from_body(body: bytes) -> Usage | None:
-    """Usage of a JSON response body, reading only its top-level `usage` object.
+def counts_after(data: bytes, at: int) -> dict[bytes, bytes]:
+    """Token counts stated from offset `at` (a `"usage"` key) to the end of `data`."""
+    return dict(_COUNT.findall(data, at))
 
-    A JSON string cannot hold a bare `"usage"` (its quotes would be escaped), so
-    the last `"usage":{` in the body is the key; only that object is parsed.
-    """
+
+def usage_object_at(data: bytes) -> int:
+    """Offset of the last `"usage"` key whose value is an object, or -1."""
+    at = data.rfind(b'"usage"')
+    while at >= 0:
+        if _OBJECT_FOLLOWS.match(data, at):
+            return at
+        at = data.rfind(b'"usage"', 0, at)
+    return -1
+
+
+def usage_from_body(body: bytes) -> tuple[int | None, int | None, int | None] | None:
+    """(input, output, cached) of a JSON response body, or None when it states none."""
     at = body.rfind(b'"usage"')
-    if at < 0:
+    if at < 0 or b"{" not in body[at + 7 : at + 12]:  # `:{`, `: {`; not `:null`
         return None
-    segment = object_after_key(body, at + 7)
-    if segment is None:
-        return None
-    try:
-        found = orjson.loads(segment)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(found, dict):
-        return None
-    usage = Usage()
-    usage.merge(found)
-    return usage if usage.is_known else None
-
-
-def object_after_key(data: bytes, pos: int) -> bytes | None:
-    """The `{...}` that follows a key ending at `pos` (skipping `:` and spaces)."""
-    end = len(data)
-    while pos < end and data[pos] in b" \t\r\n:":
-        pos += 1
-    if pos >= end or data[pos] != 0x7B:  # "{"
-        return None
-    depth, scan = 1, pos + 1
-    while depth:  # usage objects hold no strings with braces: count them
-        close = data.find(b"}", scan)
-        if close < 0:
-            return None
-        depth += data.count(b"{", scan, close) - 1
-        scan = close + 1
-    return data[pos:scan]
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
+    counts = dict(_COUNT.findall(body, at))
+    return normalise(counts) if counts else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Sequence
 
 from prometheus_client import (
@@ -121,30 +122,29 @@ class Metrics:
             registry=reg,
         )
         self.in_flight = 0
-        self._requests: dict[tuple[str, int], int] = {}
-        self._upstream_errors: dict[str, int] = {}
+        self._requests: defaultdict[tuple[str, int], int] = defaultdict(int)
+        self._upstream_errors: defaultdict[str, int] = defaultdict(int)
         self._overhead = _LocalHistogram(OVERHEAD_BUCKETS)
         self._upstream = _LocalHistogram(UPSTREAM_BUCKETS)
 
     def request_done(
         self, model: str, status: int, overhead_s: float, upstream_s: float | None
     ) -> None:
-        key = (model, status)
-        self._requests[key] = self._requests.get(key, 0) + 1
+        self._requests[model, status] += 1
         self._overhead.observe(overhead_s)
         if upstream_s is not None:
             self._upstream.observe(upstream_s)
 
     def upstream_error(self, kind: str) -> None:
-        self._upstream_errors[kind] = self._upstream_errors.get(kind, 0) + 1
+        self._upstream_errors[kind] += 1
 
     def flush(self) -> None:
         if self._requests:
-            requests, self._requests = self._requests, {}
+            requests, self._requests = self._requests, defaultdict(int)
             for (model, status), n in requests.items():
                 self._p_requests.labels(model, str(status)).inc(n)
         if self._upstream_errors:
-            errors, self._upstream_errors = self._upstream_errors, {}
+            errors, self._upstream_errors = self._upstream_errors, defaultdict(int)
             for kind, n in errors.items():
                 self._p_upstream_errors.labels(kind).inc(n)
         self._p_in_flight.set(self.in_flight)

@@ -30,9 +30,12 @@ class ConfigError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Route:
-    """Where one model's requests go and how they are priced."""
+    """Where one model's requests go and how they are priced.
+
+    Compared and hashed by identity: routes key per-route memos on the hot path.
+    """
 
     provider: str
     api_base: str  # normalised: no trailing "/" and no trailing "/v1"

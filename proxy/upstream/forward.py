@@ -1,7 +1,7 @@
-"""Opening the upstream request on the worker's shared ClientSession.
+"""Sending to the upstream: timeouts, URLs, and transport failures as typed errors.
 
 Transport failures become typed errors whose messages name no host or address;
-`kind` says which failure it was, for metrics and the request log.
+`kind` says which failure it was, for metrics.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import aiohttp
 from yarl import URL
 
-from proxy.errors import UpstreamTimeoutError, UpstreamUnreachableError
+from proxy.errors import ProxyError, UpstreamTimeoutError, UpstreamUnreachableError
 
 log = logging.getLogger("proxy.upstream")
 
@@ -69,33 +69,24 @@ class UpstreamURLs:
         return url
 
 
-async def open_upstream(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: URL,
-    headers: dict[str, str],
-    body: bytes,
-    client_timeout: aiohttp.ClientTimeout,
-) -> aiohttp.ClientResponse:
-    try:
-        return await session.request(
-            method,
-            url,
-            headers=headers,
-            data=body or None,
-            timeout=client_timeout,
-            allow_redirects=False,
+TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
+
+
+def transport_error(exc: BaseException, url: URL, *, started: bool) -> ProxyError:
+    """The typed error for a transport failure; `started`: the answer had begun."""
+    if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts subclass it
+        if started:
+            return UpstreamTimeout("The upstream stopped sending within the route's timeout.")
+        return UpstreamTimeout("The upstream did not answer within the route's timeout.")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        log.warning(
+            "upstream connect failed", extra={"host": url.host, "error": type(exc).__name__}
         )
-    except TimeoutError:  # aiohttp's connect and read timeouts subclass it
-        raise UpstreamTimeout("The upstream did not answer within the route's timeout.") from None
-    except aiohttp.ClientConnectorError as e:
-        log.warning("upstream connect failed", extra={"host": url.host, "error": type(e).__name__})
-        raise UpstreamConnectError("The upstream could not be reached.") from None
-    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
-        raise UpstreamDisconnectError(
-            "The upstream closed the connection before answering."
-        ) from None
-    except aiohttp.ClientResponseError:
-        raise UpstreamDisconnectError(
-            "The upstream sent a response that is not valid HTTP."
-        ) from None
+        return UpstreamConnectError("The upstream could not be reached.")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return UpstreamDisconnectError("The upstream sent a response that is not valid HTTP.")
+    if started:
+        return UpstreamDisconnectError(
+            "The upstream closed the connection before its answer ended."
+        )
+    return UpstreamDisconnectError("The upstream closed the connection before answering.")

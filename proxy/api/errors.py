@@ -1,0 +1,39 @@
+"""The one place errors become responses.
+
+`ProxyError`s render as SPEC's OpenAI-shaped JSON with their status. Anything
+else is logged with its traceback and request id and becomes a 500
+`internal_error` that reveals nothing. The /v1 handler calls these itself (a
+middleware would cost every request a frame), and so does the JSON 404.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from proxy import keys
+from proxy.errors import InternalError, NotFoundError, ProxyError
+
+log = logging.getLogger("proxy.api")
+
+
+def error_response(error: ProxyError, request_id: str | None) -> web.Response:
+    response = web.Response(body=error.body(), status=error.status, content_type="application/json")
+    if request_id:
+        response.headers["x-request-id"] = request_id
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(int(retry_after))
+    return response
+
+
+def internal_error_response(request: web.Request, request_id: str) -> web.Response:
+    """For an exception nobody expected: log it whole, tell the client nothing."""
+    log.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
+    return error_response(InternalError(f"Internal error (request id {request_id})."), request_id)
+
+
+async def not_found(request: web.Request) -> web.Response:
+    request_id = request.app[keys.IDS].request_id(request.headers.get("X-Request-ID"))
+    return error_response(NotFoundError("Unknown path."), request_id)
