@@ -10,6 +10,7 @@ in-process mock) -> relay the answer untouched (JSON whole, SSE chunk by chunk)
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from time import perf_counter
 
@@ -37,6 +38,8 @@ from proxy.upstream.headers import copy_response_headers, upstream_headers
 from proxy.upstream.mock import MockProvider
 
 _CHAT = "/v1/chat/completions"
+# aiohttp sends bytes over 1 MiB in one write and warns; a BytesIO goes in chunks.
+_LARGE_BODY = 1 << 20
 PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_LABEL = "(default)"
 _NO_MODEL_LABEL = "(none)"
@@ -167,7 +170,7 @@ class ProxyHandler:
                 request.method,
                 url,
                 headers=headers,
-                data=payload or None,
+                data=(payload if len(payload) <= _LARGE_BODY else io.BytesIO(payload)) or None,
                 timeout=self._timeouts.for_route(route.timeout_s),
                 allow_redirects=False,
             )

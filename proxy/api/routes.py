@@ -20,9 +20,11 @@ def setup(app: web.Application, settings: Settings) -> None:
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)
     router.add_get("/metrics", health.metrics)
-    if settings.cors_allowed_origins:
-        cors = CORSPolicy(settings.cors_allowed_origins)
-        router.add_route("OPTIONS", "/{tail:.*}", cors.preflight)
+    cors = CORSPolicy(settings.cors_allowed_origins) if settings.cors_allowed_origins else None
+    if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)
-    router.add_route("*", "/v1/{tail:.*}", proxy_v1)  # the handler answers 405 itself
-    router.add_route("*", "/{tail:.*}", not_found)
+    # Preflights go first on each resource, so they never reach routing or config.
+    for path, handler in (("/v1/{tail:.*}", proxy_v1), ("/{tail:.*}", not_found)):
+        if cors is not None:
+            router.add_route("OPTIONS", path, cors.preflight)
+        router.add_route("*", path, handler)  # proxy_v1 answers 405 itself

@@ -19,7 +19,7 @@ import re
 
 _COUNT = re.compile(
     rb'"(prompt_tokens|completion_tokens|input_tokens|output_tokens|cached_tokens|'
-    rb'cache_read_input_tokens|cache_creation_input_tokens)"\s*:\s*(\d{1,15})'
+    rb'cache_read_input_tokens|cache_creation_input_tokens|total_tokens)"\s*:\s*(\d{1,15})'
 )
 _OBJECT_FOLLOWS = re.compile(rb'"usage"\s*:\s*\{')
 
@@ -71,8 +71,16 @@ def normalise(counts: dict[bytes, bytes]) -> tuple[int | None, int | None, int |
     write = get(b"cache_creation_input_tokens")
     if read is None and write is None:
         cached = get(b"cached_tokens")
+        prompt_n = int(prompt) if prompt is not None else None
+        if output is None and prompt_n is not None:  # embeddings: total = prompt, output 0
+            total = get(b"total_tokens")
+            return (
+                prompt_n,
+                (int(total) - prompt_n if total is not None else None),
+                (int(cached) if cached is not None else None),
+            )
         return (
-            int(prompt) if prompt is not None else None,
+            prompt_n,
             int(output) if output is not None else None,
             int(cached) if cached is not None else None,
         )

@@ -1,0 +1,135 @@
+"""Test doubles that are real: aiohttp upstreams on loopback, a recording sink."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from proxy.accounting.records import UsageRecord
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class RecordingSink:
+    """A usage sink that keeps what it is given, and can be awaited on."""
+
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+        self._arrived = asyncio.Event()
+
+    def emit(self, record: UsageRecord) -> None:
+        self.records.append(record)
+        self._arrived.set()
+
+    async def wait_for(self, count: int, within: float = 5.0) -> list[UsageRecord]:
+        async with asyncio.timeout(within):
+            while len(self.records) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self.records
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Upstream:
+    """A scripted upstream: records every request, answers with `handler`."""
+
+    handler: Handler | None = None
+    seen: list[Seen] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.seen.append(
+            Seen(
+                request.method,
+                request.path,
+                request.query_string,
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+            )
+        )
+        if self.handler is None:
+            return web.json_response(CHAT_COMPLETION)
+        return await self.handler(request)
+
+
+CHAT_COMPLETION = {
+    "id": "chatcmpl-up1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hi from upstream"},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 11,
+        "completion_tokens": 4,
+        "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 3},
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sse(*events: bytes) -> bytes:
+    return b"".join(b"data: " + e + b"\n\n" for e in events)
+
+
+async def raw_request(
+    url: str, target: str, *, method: str = "GET", headers: str = ""
+) -> tuple[int, bytes]:
+    """Send a request line exactly as given (no client-side path normalisation)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{headers}\r\n".encode()
+        )
+        await writer.drain()
+        data = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"transfer-encoding: chunked" in head.lower():
+        body = _dechunk(body)
+    return status, body
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2 :]
+    return out

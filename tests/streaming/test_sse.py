@@ -1,0 +1,82 @@
+"""The SSE tracker relays bytes as they come, whatever the chunking, and finds usage."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.streaming.sse import SSETracker
+
+OPENAI = (
+    b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a"}}],"usage":null}\n\n'
+    b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n'
+    b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,'
+    b'"prompt_tokens_details":{"cached_tokens":4}}}\n\n'
+    b"data: [DONE]\n\n"
+)
+WITHOUT_USAGE_CHUNK = (
+    b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a"}}],"usage":null}\n\n'
+    b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+def _run(stream: bytes, cuts: list[int], *, drop: bool) -> tuple[bytes, SSETracker]:
+    tracker = SSETracker(drop_usage_chunk=drop)
+    out, last = b"", 0
+    for cut in [*cuts, len(stream)]:
+        out += tracker.feed(stream[last:cut])
+        last = cut
+    return out + tracker.finish(), tracker
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_every_single_split_point(drop):
+    expected = WITHOUT_USAGE_CHUNK if drop else OPENAI
+    for cut in range(1, len(OPENAI)):
+        out, tracker = _run(OPENAI, [cut], drop=drop)
+        assert out == expected, cut
+        u = tracker.usage
+        assert (u.input_tokens, u.output_tokens, u.cached_tokens) == (12, 3, 4), cut
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_byte_by_byte(drop):
+    out, tracker = _run(OPENAI, list(range(1, len(OPENAI))), drop=drop)
+    assert out == (WITHOUT_USAGE_CHUNK if drop else OPENAI)
+    assert tracker.usage.output_tokens == 3
+
+
+def test_pass_through_returns_each_chunk_as_is():
+    tracker = SSETracker()
+    chunk = OPENAI[:37]
+    assert tracker.feed(chunk) is chunk  # no copy on the common path
+
+
+def test_crlf_framing_is_kept_and_dropped_cleanly():
+    stream = OPENAI.replace(b"\n", b"\r\n")
+    out, tracker = _run(stream, [50, 160], drop=True)
+    assert out == WITHOUT_USAGE_CHUNK.replace(b"\n", b"\r\n")
+    assert tracker.usage.input_tokens == 12
+
+
+def test_anthropic_and_an_unterminated_last_line():
+    stream = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":7,'
+        b'"cache_read_input_tokens":2,"cache_creation_input_tokens":1,"output_tokens":1}}}\n\n'
+        b'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":9}}'
+    )
+    out, tracker = _run(stream, [30], drop=False)
+    assert out == stream
+    u = tracker.usage
+    assert (u.input_tokens, u.output_tokens, u.cached_tokens) == (10, 9, 2)
+
+
+def test_usage_inside_content_text_is_not_usage():
+    stream = b'data: {"choices":[{"delta":{"content":"the \\"usage\\":{\\"prompt_tokens\\":99} key"}}]}\n\n'
+    out, tracker = _run(stream, [], drop=False)
+    assert out == stream and not tracker.usage.is_known
+
+
+def test_relayed_bytes_are_counted():
+    _, tracker = _run(OPENAI, [10, 100], drop=True)
+    assert tracker.relayed_bytes == len(WITHOUT_USAGE_CHUNK)

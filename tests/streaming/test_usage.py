@@ -1,0 +1,79 @@
+"""Usage from JSON bodies of every provider, without parsing the body."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from proxy.streaming.usage import usage_from_body
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        (
+            {
+                "choices": [],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            },
+            (10, 5, None),
+        ),
+        (
+            {
+                "usage": {
+                    "prompt_tokens": 10,
+                    "completion_tokens": 5,
+                    "prompt_tokens_details": {"cached_tokens": 6},
+                    "completion_tokens_details": {"reasoning_tokens": 2},
+                },
+                "system_fingerprint": "fp",
+            },
+            (10, 5, 6),
+        ),
+        (
+            {"object": "list", "data": [], "usage": {"prompt_tokens": 8, "total_tokens": 8}},
+            (8, 0, None),
+        ),
+        (
+            {
+                "object": "response",
+                "usage": {
+                    "input_tokens": 30,
+                    "input_tokens_details": {"cached_tokens": 10},
+                    "output_tokens": 4,
+                },
+                "user": None,
+                "metadata": {},
+            },
+            (30, 4, 10),
+        ),
+        (
+            {
+                "type": "message",
+                "content": [{"type": "text", "text": "x"}],
+                "usage": {
+                    "input_tokens": 7,
+                    "cache_creation_input_tokens": 3,
+                    "cache_read_input_tokens": 5,
+                    "output_tokens": 2,
+                },
+            },
+            (15, 2, 5),
+        ),
+        ({"choices": [], "usage": None}, None),
+        ({"choices": []}, None),
+    ],
+    ids=["chat", "chat-cached", "embeddings", "responses", "anthropic", "null", "absent"],
+)
+@pytest.mark.parametrize("indent", [None, 2])
+def test_providers(doc, expected, indent):
+    body = json.dumps(doc, indent=indent, separators=None if indent else (",", ":")).encode()
+    assert usage_from_body(body) == expected
+
+
+def test_a_usage_word_in_content_is_ignored():
+    body = json.dumps(
+        {"choices": [{"message": {"content": 'say "usage": {"prompt_tokens": 5}'}}]}
+    ).encode()
+    assert usage_from_body(body) is None
