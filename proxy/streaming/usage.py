@@ -86,8 +86,8 @@ def normalise(counts: dict[bytes, bytes]) -> tuple[int | None, int | None, int |
         )
     # Anthropic: input_tokens excludes what was read from or written to the cache.
     read_n = int(read) if read is not None else 0
-    total = int(prompt) + read_n + (int(write) if write else 0) if prompt is not None else None
-    return total, int(output) if output is not None else None, read_n
+    full = int(prompt) + read_n + (int(write) if write else 0) if prompt is not None else None
+    return full, int(output) if output is not None else None, read_n
 
 
 def counts_after(data: bytes, at: int) -> dict[bytes, bytes]:
