@@ -21,6 +21,7 @@ from proxy.api import routes
 from proxy.api.health import ReadinessCheck, StaticConfigCheck
 from proxy.api.proxy import ProxyHandler
 from proxy.ids import IdGenerator
+from proxy.lifecycle import Lifecycle
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
 from proxy.telemetry.logs import RequestLogSink, configure_logging
@@ -33,6 +34,8 @@ from proxy.upstream.session import http_ctx
 
 log = logging.getLogger("proxy.app")
 
+DRAIN_S = 0.5  # after the listener closes: long enough for a just-accepted request to land
+
 
 async def create_app(
     settings: Settings | None = None, *, sinks: Sequence[UsageSink] = ()
@@ -44,6 +47,7 @@ async def create_app(
     app[keys.SETTINGS] = settings
     app[keys.IDS] = IdGenerator()
     app[keys.TASKS] = TaskSet()
+    app[keys.LIFECYCLE] = Lifecycle()
     app[keys.METRICS] = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
     app[keys.TENANTS] = StaticSource(static.tenant)
     auth: Authenticator = static.verifier or OpenAccess()
@@ -55,22 +59,48 @@ async def create_app(
     return app
 
 
-async def create_runner() -> web.AppRunner:
-    """gunicorn's entry point (`wsgi_app`): the app plus the server options it needs.
+class DrainingRunner(web.AppRunner):
+    """An AppRunner whose shutdown loses no request.
 
-    `handler_cancellation` makes a client disconnect cancel the handler, so a
-    stalled upstream request is closed at once instead of at its next chunk.
+    aiohttp stops listening and at once closes every connection without a request
+    in progress, including one accepted a moment ago whose request is still on its
+    way: that client sees a reset. This runner stops listening, then waits a short
+    drain window in which such requests arrive and are served (with
+    `Connection: close`, so keep-alive clients move on), then shuts down as usual:
+    in-flight requests and streams get up to the grace period.
     """
-    settings = Settings.from_env()
-    configure_logging(settings.log_level)
-    app = await create_app(settings)
-    return web.AppRunner(
+
+    def __init__(self, app: web.Application, *, drain_s: float, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._drain_s = drain_s
+
+    async def cleanup(self) -> None:
+        for site in list(self.sites):
+            await site.stop()
+        if self.server is not None:
+            self.app[keys.LIFECYCLE].draining = True
+            await asyncio.sleep(self._drain_s)
+        await super().cleanup()
+
+
+def build_runner(app: web.Application, settings: Settings) -> DrainingRunner:
+    """`handler_cancellation`: a client disconnect cancels its handler, so a stalled
+    upstream request is closed at once instead of at its next chunk."""
+    return DrainingRunner(
         app,
+        drain_s=min(DRAIN_S, settings.graceful_timeout / 4),
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=settings.keepalive_timeout,
         shutdown_timeout=settings.graceful_timeout * 0.95,
     )
+
+
+async def create_runner() -> web.AppRunner:
+    """gunicorn's entry point (`wsgi_app`): the app plus the server options it needs."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return build_runner(await create_app(settings), settings)
 
 
 async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -114,6 +144,7 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
         tenants=app[keys.TENANTS],
         auth=app[keys.AUTH],
         session=app[keys.HTTP],
+        lifecycle=app[keys.LIFECYCLE],
         sink=app[keys.SINK],
         metrics=app[keys.METRICS],
         ids=app[keys.IDS],

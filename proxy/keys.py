@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from proxy.api.health import ReadinessCheck
     from proxy.api.proxy import ProxyHandler
     from proxy.ids import IdGenerator
+    from proxy.lifecycle import Lifecycle
     from proxy.settings import Settings
     from proxy.tasks import TaskSet
     from proxy.telemetry.metrics import Metrics
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 IDS: web.AppKey[IdGenerator] = web.AppKey("ids")
 TASKS: web.AppKey[TaskSet] = web.AppKey("tasks")
+LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 SINK: web.AppKey[UsageSink] = web.AppKey("sink")

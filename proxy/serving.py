@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import ipaddress
 import logging
+import math
 import os
 import tempfile
 from typing import Any
@@ -88,11 +89,16 @@ def gunicorn_options(settings: Settings | None = None) -> dict[str, Any]:
         "workers": settings.workers,
         "worker_class": WORKER_CLASS,
         "wsgi_app": "proxy.app:create_runner",
-        "graceful_timeout": settings.graceful_timeout,
-        "keepalive": int(settings.keepalive_timeout),
+        # gunicorn's deadline before it kills a worker; the worker itself stops
+        # waiting for in-flight requests a little earlier (proxy.app.create_runner).
+        "graceful_timeout": math.ceil(settings.graceful_timeout),
+        "keepalive": math.ceil(settings.keepalive_timeout),
         "max_requests": settings.max_requests,
         "max_requests_jitter": settings.max_requests_jitter,
         "accesslog": None,
+        # gunicorn's runtime control socket lives at one path per user: several
+        # gateways on a host would fight over it, and we do not offer that surface.
+        "control_socket_disable": True,
         "on_starting": on_starting,
         "when_ready": when_ready,
         "child_exit": child_exit,
@@ -119,30 +125,33 @@ def run_gunicorn(settings: Settings) -> None:
 
 
 def run_dev(settings: Settings) -> None:
-    """One process, no gunicorn: for development and debugging."""
+    """One process, no gunicorn: for development and debugging. Same runner as gunicorn's."""
     import asyncio
+    import signal
 
     import uvloop
     from aiohttp import web
 
-    from proxy.app import create_app
+    from proxy.app import build_runner, create_app
     from proxy.telemetry.logs import configure_logging
     from proxy.tenancy.static import load_static_config
 
     configure_logging(settings.log_level)
     static = load_static_config(settings.config_path, settings.environ)
-    loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
-    for line in startup_banner(settings, open_access=static.verifier is None):
-        print(line, flush=True)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
-        handler_cancellation=True,
-        access_log=None,
-        print=None,
-        keepalive_timeout=settings.keepalive_timeout,
-        shutdown_timeout=settings.graceful_timeout,
-    )
+
+    async def serve() -> None:
+        runner = build_runner(await create_app(settings), settings)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        for line in startup_banner(settings, open_access=static.verifier is None):
+            print(line, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    uvloop.run(serve())

@@ -6,6 +6,8 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 from aiohttp import web
 
@@ -133,3 +135,42 @@ def _dechunk(data: bytes) -> bytes:
         out += rest[:size]
         data = rest[size + 2 :]
     return out
+
+
+def _log_files(directory: Path) -> tuple[BinaryIO, BinaryIO]:
+    return open(directory / "out.log", "wb"), open(directory / "err.log", "wb")
+
+
+async def spawn_logged(
+    directory: Path, *args: str, env: dict[str, str]
+) -> asyncio.subprocess.Process:
+    """Start a process whose output goes to out.log/err.log in `directory`.
+
+    Files, not pipes: nobody reads a pipe while requests run, and a full pipe
+    blocks the process writing to it.
+    """
+    out, err = _log_files(directory)
+    try:
+        return await asyncio.create_subprocess_exec(*args, env=env, stdout=out, stderr=err)
+    finally:
+        out.close()
+        err.close()
+
+
+async def wait_until_answering(url: str, proc: asyncio.subprocess.Process, directory: Path) -> None:
+    """Poll an external process's /healthz until it answers (or it dies)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            if proc.returncode is not None:
+                log = (directory / "err.log").read_text()[-2000:]
+                raise AssertionError(f"process exited early: {log}")
+            try:
+                async with session.get(url + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("process did not start answering")

@@ -16,7 +16,6 @@ from time import perf_counter
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 
 from proxy.accounting.cost import PriceBook
 from proxy.accounting.records import UsageRecord, UsageSink
@@ -25,6 +24,7 @@ from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path
 from proxy.errors import MethodNotAllowedError, ProxyError, RequestTooLargeError
 from proxy.ids import IdGenerator
+from proxy.lifecycle import Lifecycle
 from proxy.redaction import redact
 from proxy.streaming.sse import SSETracker
 from proxy.streaming.usage import Usage, usage_from_body
@@ -71,6 +71,7 @@ class ProxyHandler:
         tenants: TenantSource,
         auth: Authenticator,
         session: aiohttp.ClientSession,
+        lifecycle: Lifecycle,
         sink: UsageSink,
         metrics: Metrics,
         ids: IdGenerator,
@@ -82,6 +83,7 @@ class ProxyHandler:
         self._tenants = tenants
         self._auth = auth
         self._session = session
+        self._lifecycle = lifecycle
         self._sink = sink
         self._metrics = metrics
         self._ids = ids
@@ -218,7 +220,7 @@ class ProxyHandler:
             data = redact(data, route.api_key or request.headers.get("X-Provider-API-Key"))
         response = web.Response(body=data, status=status)
         copy_response_headers(upstream.headers, response.headers)
-        self._stamp(response.headers, ex, start_wall, stop_wall)
+        self._stamp(response, ex, start_wall, stop_wall)
         return response
 
     async def _relay_stream(
@@ -234,7 +236,7 @@ class ProxyHandler:
         ex.record.status = upstream.status
         response = web.StreamResponse(status=upstream.status)
         copy_response_headers(upstream.headers, response.headers)
-        self._stamp(response.headers, ex, start_wall, stop_wall)
+        self._stamp(response, ex, start_wall, stop_wall)
         tracker = SSETracker(drop_usage_chunk=drop_usage_chunk)
         failure: ProxyError | None = None
         try:
@@ -283,7 +285,7 @@ class ProxyHandler:
         else:
             response = web.Response(body=reply.body, status=reply.status)
         response.headers["Content-Type"] = reply.content_type
-        self._stamp(response.headers, ex, start_wall, stop_wall)
+        self._stamp(response, ex, start_wall, stop_wall)
         if not reply.events:
             return response
         try:
@@ -295,8 +297,12 @@ class ProxyHandler:
         return response
 
     def _stamp(
-        self, headers: CIMultiDict[str], ex: _Exchange, start_wall: float, stop_wall: float
+        self, response: web.StreamResponse, ex: _Exchange, start_wall: float, stop_wall: float
     ) -> None:
+        """Request id and timing headers; `Connection: close` while the worker drains."""
+        if self._lifecycle.draining:
+            response.force_close()
+        headers = response.headers
         upstream_ms = (stop_wall - start_wall) * 1000
         proxy_ms = (perf_counter() - ex.started) * 1000 - upstream_ms
         # These names never come from upstream (see upstream.headers), so `add` is
