@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# Build stage: wheels for the package and its dependencies.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY setup.cfg pyproject.toml README.md ./
+COPY proxy ./proxy
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+# Run stage: no compiler, no sources, a non-root user.
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin proxy
+WORKDIR /app
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+COPY gunicorn.conf.py ./
+COPY examples/proxy.yaml ./proxy.yaml
+USER proxy
+ENV PROXY_CONFIG=/app/proxy.yaml \
+    PROXY_HOST=0.0.0.0 \
+    PROXY_PORT=8080 \
+    PYTHONUNBUFFERED=1
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=2s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"
+STOPSIGNAL SIGTERM
+CMD ["tenant-proxy", "serve"]
