@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 
-from proxy.streaming.usage import Usage, counts_after, usage_object_at
+from proxy.streaming.usage import Usage, counts_after
 
 _USAGE_KEY = b'"usage"'
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 _NO_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 _MAX_PENDING = 1 << 20  # a "line" longer than this is not SSE: release it as is
 
@@ -48,7 +49,7 @@ class SSETracker:
         else:
             complete, self._pending = data[:cut], data[cut:]
         if _USAGE_KEY in complete or self._skip_blank:
-            complete = self._lines(complete)
+            complete = self._scan(complete)
         out = complete if self._drop else chunk
         self.relayed_bytes += len(out)
         return out
@@ -57,28 +58,44 @@ class SSETracker:
         """End of stream: take the unterminated last line into account."""
         rest, self._pending = self._pending, b""
         if rest and _USAGE_KEY in rest:
-            rest = self._lines(rest)
+            rest = self._scan(rest)
         if not self._drop:
             return b""
         self.relayed_bytes += len(rest)
         return rest
 
-    def _lines(self, block: bytes) -> bytes:
-        """Collect usage from `block`; return it without a dropped usage event."""
-        kept: list[bytes] = []
-        changed = False
-        for line in block.splitlines(keepends=True):
-            if self._skip_blank:
-                self._skip_blank = False
-                if not line.strip():
-                    changed = True
-                    continue
-            if _USAGE_KEY in line and line.startswith(b"data:"):
-                at = usage_object_at(line)
-                if at >= 0:
-                    self.usage.merge(counts_after(line, at))
-                    if self._drop and _NO_CHOICES.search(line):
-                        changed = self._skip_blank = True
-                        continue
-            kept.append(line)
-        return b"".join(kept) if changed else block
+    def _scan(self, block: bytes) -> bytes:
+        """Collect usage from `block` (complete lines); return it minus a dropped event.
+
+        Only lines holding a usage *object* are looked at, found by one regex
+        search: OpenAI puts `"usage":null` on every chunk of a stream with usage.
+        """
+        out = block
+        if self._skip_blank:
+            self._skip_blank = False
+            if out.startswith(b"\r\n"):
+                out = out[2:]
+            elif out.startswith(b"\n"):
+                out = out[1:]
+        pos = 0
+        while True:
+            found = _USAGE_OBJECT.search(out, pos)
+            if found is None:
+                return out
+            start = out.rfind(b"\n", 0, found.start()) + 1
+            end = out.find(b"\n", found.end())
+            end = len(out) if end < 0 else end + 1
+            line = out[start:end]
+            if line.startswith(b"data:"):
+                self.usage.merge(counts_after(line, found.start() - start))
+                if self._drop and _NO_CHOICES.search(line):
+                    # Drop the event: its data line and the blank line that ends it.
+                    if out.startswith(b"\r\n", end):
+                        end += 2
+                    elif out.startswith(b"\n", end):
+                        end += 1
+                    elif end >= len(out):
+                        self._skip_blank = True  # the blank line comes with the next chunk
+                    out = out[:start] + out[end:]
+                    end = start
+            pos = end

@@ -1,0 +1,1 @@
+"""Benchmarks: the Locust suite (run.py) and the raw relay harness (relay.py)."""

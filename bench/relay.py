@@ -1,0 +1,422 @@
+"""The raw relay cost: wrk against the upstream, a bare aiohttp relay and the gateway.
+
+All in one run, interleaved round by round (so machine noise hits all three alike):
+the gateway (one gunicorn worker) and the bare relay pinned to CPU 0, the upstream
+and wrk on CPU 1. Reports requests/s and median latency at each concurrency for JSON
+and streaming chat, the gateway's throughput relative to the bare relay, and the
+median latency it adds over going direct. `--instructions` adds callgrind counts of
+CPU instructions per request (deterministic, immune to noisy neighbours).
+
+    python -m bench.relay [--duration 10] [--rounds 3] [--concurrency 1,10,50]
+                          [--upstream auto|nginx|python] [--instructions]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import shutil
+import statistics
+import subprocess
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bench import processes as ps
+from proxy.upstream.body import RequestBody
+from proxy.upstream.mock import MockProvider
+
+RESULTS = Path(__file__).with_name("results")
+PINNED = "Gateway and relay pinned to CPU 0, upstream and wrk to CPU 1."
+JSON_BODY = (
+    '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, how are you today?"}]}'
+)
+STREAM_BODY = (
+    '{"model":"gpt-stream","stream":true,'
+    '"messages":[{"role":"user","content":"Hello, how are you today?"}]}'
+)
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk(url: str, body: str, concurrency: int, duration: float, cpus: str | None) -> Sample:
+    path = Path("/tmp") / f"tp-bench-{abs(hash(body))}.lua"
+    path.write_text(_lua(body))
+    cmd = ps.pinned(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--latency", "-s", str(path), url],
+        cpus,
+    )
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return Sample(rps, _latency(out, "50%"), _latency(out, "99%"), errors)
+
+
+def _lua(body: str) -> str:
+    escaped = body.replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        f'wrk.method = "POST"\nwrk.body = "{escaped}"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+
+
+def _latency(out: str, pct: str) -> float:
+    found = re.search(rf"^\s+{re.escape(pct)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if found is None:
+        return float("nan")
+    value, unit = float(found.group(1)), found.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path {dir}/tmp;
+  proxy_temp_path {dir}/tmp;
+  fastcgi_temp_path {dir}/tmp;
+  uwsgi_temp_path {dir}/tmp;
+  scgi_temp_path {dir}/tmp;
+  server {{
+    listen 127.0.0.1:{json_port};
+    location / {{ default_type application/json; return 200 '{json}'; }}
+  }}
+  server {{
+    listen 127.0.0.1:{sse_port};
+    location / {{ default_type text/event-stream; return 200 '{sse}'; }}
+  }}
+}}
+"""
+
+
+def _canned() -> tuple[str, str]:
+    provider = MockProvider(clock=lambda: 1_700_000_000.0)
+    doc = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}}
+    json_reply = provider.reply(
+        "/v1/chat/completions", RequestBody(JSON_BODY.encode(), {}, "m", False), "gpt-4o-mini"
+    )
+    sse_reply = provider.reply(
+        "/v1/chat/completions", RequestBody(STREAM_BODY.encode(), doc, "m", True), "gpt-4o-mini"
+    )
+    return json_reply.body.decode(), b"".join(sse_reply.events).decode().replace("\n", "\\n")
+
+
+def start_upstream(
+    kind: str, procs: ps.Processes, out: Path, cpus: str | None
+) -> tuple[str, str, str]:
+    """Start the upstream; returns (kind, JSON url, SSE url)."""
+    if kind == "auto":
+        kind = "nginx" if shutil.which("nginx") else "python"
+    if kind == "nginx":
+        json_port, sse_port = ps.free_port(), ps.free_port()
+        (out / "tmp").mkdir(parents=True, exist_ok=True)
+        json_body, sse_body = _canned()
+        conf = out / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                dir=out, json_port=json_port, sse_port=sse_port, json=json_body, sse=sse_body
+            )
+        )
+        proc = procs.start("nginx", ["nginx", "-c", str(conf)], cpus=cpus)
+        urls = f"http://127.0.0.1:{json_port}", f"http://127.0.0.1:{sse_port}"
+        for url in urls:
+            ps.wait_http(url + "/", proc)
+        return kind, *urls
+    port = ps.free_port()
+    proc = procs.start(
+        "mock-upstream", [ps.PYTHON, "-m", "bench.mock_upstream", "--port", str(port)], cpus=cpus
+    )
+    url = f"http://127.0.0.1:{port}"
+    ps.wait_http(url + "/stats", proc)
+    return kind, url, url
+
+
+def gateway_config(path: Path, json_url: str, sse_url: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {
+                        "model_name": "gpt-4o-mini",
+                        "provider": "openai",
+                        "api_base": json_url,
+                        "api_key": "sk-bench-relay-0001",
+                    },
+                    {
+                        "model_name": "gpt-stream",
+                        "provider": "openai",
+                        "api_base": sse_url,
+                        "api_key": "sk-bench-relay-0001",
+                    },
+                ]
+            }
+        )
+    )
+    return path
+
+
+def start_gateway(
+    procs: ps.Processes, out: Path, json_url: str, sse_url: str, cpus: str | None
+) -> str:
+    config = gateway_config(out / "gateway.yaml", json_url, sse_url)
+    port = ps.free_port()
+    env = {
+        "PROXY_CONFIG": str(config),
+        "PROXY_HOST": "127.0.0.1",
+        "PROXY_PORT": str(port),
+        "PROXY_WORKERS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(out / "metrics"),
+    }
+    proc = procs.start("gateway", [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
+    url = f"http://127.0.0.1:{port}"
+    ps.wait_http(url + "/healthz", proc)
+    return url
+
+
+def start_bare(procs: ps.Processes, name: str, upstream: str, cpus: str | None) -> str:
+    port = ps.free_port()
+    proc = procs.start(
+        name,
+        [ps.PYTHON, "-m", "bench.bare_relay", "--port", str(port), "--upstream", upstream],
+        cpus=cpus,
+    )
+    url = f"http://127.0.0.1:{port}"
+    ps.wait_http(url + "/healthz", proc)
+    return url
+
+
+def instructions_per_request(
+    name: str, cmd: list[str], env: dict[str, str], port: int, out: Path, body: str, n: int = 2000
+) -> int:
+    """CPU instructions the server spends per sequential request (valgrind callgrind)."""
+    import http.client
+    import os
+    import signal
+
+    prefix = out / f"callgrind.{name}"
+    with open(out / f"callgrind-{name}.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={prefix}.%p",
+                *cmd,
+            ],
+            env={**os.environ, **env, "PYTHONHASHSEED": "0"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        ps.wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=180)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def send(count: int) -> None:
+            for _ in range(count):
+                conn.request(
+                    "POST",
+                    "/v1/chat/completions",
+                    body=body.encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                conn.getresponse().read()
+
+        send(300)  # warm caches, pools and memos
+        subprocess.run(
+            ["callgrind_control", "-i", "on", str(proc.pid)], capture_output=True, check=True
+        )
+        send(n)
+        subprocess.run(
+            ["callgrind_control", "-i", "off", str(proc.pid)], capture_output=True, check=True
+        )
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    total = 0
+    for dump in out.glob(f"callgrind.{name}.*"):
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                total += int(line.split()[1])
+                break
+    return total // n
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", default="1,10,50")
+    parser.add_argument("--upstream", choices=("auto", "nginx", "python"), default="auto")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions with callgrind"
+    )
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "bench.relay needs wrk: apt-get install -y wrk (and nginx-light for the upstream)"
+        )
+    out = args.out or RESULTS / ("relay-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    out.mkdir(parents=True, exist_ok=True)
+    two_cpus = ps.cpu_count() >= 2
+    server_cpu, load_cpu = ("0", "1") if two_cpus else (None, None)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    results: dict[tuple[str, int, str], list[Sample]] = {}
+    with ps.Processes(out / "logs") as procs:
+        kind, json_url, sse_url = start_upstream(args.upstream, procs, out, load_cpu)
+        gateway = start_gateway(procs, out, json_url, sse_url, server_cpu)
+        bare_json = start_bare(procs, "bare-json", json_url, server_cpu)
+        bare_sse = (
+            bare_json if sse_url == json_url else start_bare(procs, "bare-sse", sse_url, server_cpu)
+        )
+        targets = {
+            "json": {"direct": json_url, "bare": bare_json, "gateway": gateway},
+            "stream": {"direct": sse_url, "bare": bare_sse, "gateway": gateway},
+        }
+        bodies = {"json": JSON_BODY, "stream": STREAM_BODY}
+        for mode, urls in targets.items():  # warm-up: pools, memos, JIT-free caches
+            for url in urls.values():
+                wrk(url + "/v1/chat/completions", bodies[mode], 10, 2, load_cpu)
+        for _ in range(args.rounds):
+            for mode, urls in targets.items():
+                for conc in levels:
+                    for name, url in urls.items():
+                        sample = wrk(
+                            url + "/v1/chat/completions",
+                            bodies[mode],
+                            conc,
+                            args.duration,
+                            load_cpu,
+                        )
+                        results.setdefault((mode, conc, name), []).append(sample)
+    instructions = None
+    if args.instructions:
+        instructions = _count_instructions(out, kind, args.upstream)
+    report = render(results, levels, kind, two_cpus, args, instructions)
+    (out / "report.md").write_text(report)
+    print(report)
+    print(f"written: {out / 'report.md'}")
+    return out
+
+
+def _count_instructions(out: Path, kind: str, upstream_choice: str) -> dict[str, int]:
+    with ps.Processes(out / "logs-callgrind") as procs:
+        work = out / "callgrind-upstream"
+        _, json_url, sse_url = start_upstream(
+            upstream_choice, procs, work, "1" if ps.cpu_count() >= 2 else None
+        )
+        config = gateway_config(work / "gateway.yaml", json_url, sse_url)
+        gw_port, bare_port = ps.free_port(), ps.free_port()
+        gw_env = {
+            "PROXY_CONFIG": str(config),
+            "PROXY_HOST": "127.0.0.1",
+            "PROXY_PORT": str(gw_port),
+        }
+        counts = {
+            "gateway": instructions_per_request(
+                "gateway", [ps.TENANT_PROXY, "serve", "--dev"], gw_env, gw_port, out, JSON_BODY
+            ),
+            "bare": instructions_per_request(
+                "bare",
+                [
+                    ps.PYTHON,
+                    "-m",
+                    "bench.bare_relay",
+                    "--port",
+                    str(bare_port),
+                    "--upstream",
+                    json_url,
+                ],
+                {},
+                bare_port,
+                out,
+                JSON_BODY,
+            ),
+        }
+    return counts
+
+
+def render(
+    results: dict[tuple[str, int, str], list[Sample]],
+    levels: list[int],
+    kind: str,
+    pinned: bool,
+    args: argparse.Namespace,
+    instructions: dict[str, int] | None,
+) -> str:
+    def med(key: tuple[str, int, str], attr: str) -> float:
+        return statistics.median(getattr(s, attr) for s in results[key])
+
+    lines = [
+        f"# Relay cost — {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        "",
+        f"Upstream: {kind}. Gateway: `tenant-proxy serve`, 1 gunicorn worker; bare relay: "
+        f"`bench/bare_relay.py`. {PINNED if pinned else 'One CPU: nothing pinned.'}",
+        f"wrk -t1, {args.duration:g} s per point, {args.rounds} interleaved rounds; medians shown.",
+        "",
+        "| mode | conc | direct req/s | bare req/s | gateway req/s | gateway ÷ bare "
+        "| direct p50 ms | bare p50 ms | gateway p50 ms | added p50 ms (gateway − direct) "
+        "| bare added p50 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode in ("json", "stream"):
+        for conc in levels:
+            d, b, g = (mode, conc, "direct"), (mode, conc, "bare"), (mode, conc, "gateway")
+            errors = sum(s.errors for key in (d, b, g) for s in results[key])
+            lines.append(
+                f"| {mode} | {conc} | {med(d, 'rps'):.0f} | {med(b, 'rps'):.0f} "
+                f"| {med(g, 'rps'):.0f} | {med(g, 'rps') / med(b, 'rps'):.2f} "
+                f"| {med(d, 'p50_ms'):.3f} | {med(b, 'p50_ms'):.3f} | "
+                f"{med(g, 'p50_ms'):.3f} | {med(g, 'p50_ms') - med(d, 'p50_ms'):.3f} | "
+                f"{med(b, 'p50_ms') - med(d, 'p50_ms'):.3f} | {errors} |"
+            )
+    lines += ["", "Every round, point by point (req/s):", ""]
+    for key, samples in sorted(results.items()):
+        lines.append(
+            f"- {key[0]} c{key[1]} {key[2]}: " + ", ".join(f"{s.rps:.0f}" for s in samples)
+        )
+    if instructions:
+        ratio = instructions["gateway"] / instructions["bare"]
+        lines += [
+            "",
+            "## CPU instructions per request (callgrind, JSON, sequential)",
+            "",
+            f"- gateway: {instructions['gateway']:,}",
+            f"- bare relay: {instructions['bare']:,}",
+            f"- gateway ÷ bare: {ratio:.3f} "
+            f"(throughput bound ≈ {1 / ratio:.2f} of the bare relay's)",
+        ]
+    lines += [
+        "",
+        textwrap.dedent("""\
+        Added latency is the gateway's median minus the upstream's median at the same
+        concurrency; at concurrency 1 it is the per-request cost of the hop."""),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
