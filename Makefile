@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-relay clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# The Locust suite (multi-tenant mode, 10,000 tenants, 60 s); options: BENCH_ARGS="--help"
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The raw relay cost with wrk (apt-get install -y wrk nginx-light); options: RELAY_ARGS="--help"
+bench-relay: $(STAMP)
+	$(BIN)/python -m bench.relay $(RELAY_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
