@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 
 from proxy import keys
 from proxy.accounting.cost import PriceBook
@@ -20,15 +21,22 @@ from proxy.accounting.records import FanOutSink, UsageSink
 from proxy.api import routes
 from proxy.api.health import ReadinessCheck, StaticConfigCheck
 from proxy.api.proxy import ProxyHandler
+from proxy.cache.configs import ConfigCache
+from proxy.cache.invalidation import InvalidationSubscriber
+from proxy.cache.redis_client import RedisCheck, redis_ctx
 from proxy.ids import IdGenerator
+from proxy.keyring import KeyRing
 from proxy.lifecycle import Lifecycle
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
 from proxy.telemetry.logs import RequestLogSink, configure_logging
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator, OpenAccess
+from proxy.tenancy.config_api import ConfigAPIClient
+from proxy.tenancy.resolver import TenantResolver
 from proxy.tenancy.source import StaticSource
 from proxy.tenancy.static import load_static_config
+from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
 from proxy.upstream.mock import MockProvider
 from proxy.upstream.session import http_ctx
 
@@ -38,23 +46,33 @@ DRAIN_S = 0.5  # after the listener closes: long enough for a just-accepted requ
 
 
 async def create_app(
-    settings: Settings | None = None, *, sinks: Sequence[UsageSink] = ()
+    settings: Settings | None = None,
+    *,
+    sinks: Sequence[UsageSink] = (),
+    dns_resolver: AbstractResolver | None = None,
 ) -> web.Application:
-    """The gateway app. `sinks` receive every usage record besides the request log."""
+    """The gateway app. `sinks` receive every usage record besides the request log;
+    `dns_resolver` replaces the system resolver for tenant upstreams (tests)."""
     settings = settings or Settings.from_env()
-    static = load_static_config(settings.config_path, settings.environ)
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.IDS] = IdGenerator()
     app[keys.TASKS] = TaskSet()
     app[keys.LIFECYCLE] = Lifecycle()
     app[keys.METRICS] = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
-    app[keys.TENANTS] = StaticSource(static.tenant)
-    auth: Authenticator = static.verifier or OpenAccess()
-    app[keys.AUTH] = auth
-    checks: list[ReadinessCheck] = [StaticConfigCheck()]
-    app[keys.READINESS] = checks
-    app.cleanup_ctx.extend([_tasks_ctx, http_ctx, _sinks_ctx(sinks), _metrics_ctx, _proxy_ctx])
+    if dns_resolver is not None:
+        app[keys.DNS_RESOLVER] = dns_resolver
+    contexts = [_tasks_ctx, http_ctx, _sinks_ctx(sinks), _metrics_ctx]
+    if settings.is_multi_tenant:
+        contexts += [redis_ctx, _multi_tenant_ctx]
+    else:
+        static = load_static_config(settings.config_path, settings.environ)
+        app[keys.TENANTS] = StaticSource(static.tenant)
+        auth: Authenticator = static.verifier or OpenAccess()
+        app[keys.AUTH] = auth
+        checks: list[ReadinessCheck] = [StaticConfigCheck()]
+        app[keys.READINESS] = checks
+    app.cleanup_ctx.extend([*contexts, _proxy_ctx])
     routes.setup(app, settings)
     return app
 
@@ -138,6 +156,68 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     await _stop(task)
 
 
+async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Config resolution (L1 -> Redis -> Config API), its invalidation, client tokens."""
+    s = app[keys.SETTINGS]
+    assert s.config_api_url is not None
+    redis, gate = app[keys.REDIS], app[keys.REDIS_GATE]
+    keyring = KeyRing(s.encryption_keys) if s.encryption_keys else None
+    if keyring is None:
+        log.info(
+            "PROXY_ENCRYPTION_KEY is not set: tenant configs that hold an api_key are kept in "
+            "each worker's memory only, never written to Redis"
+        )
+    api = ConfigAPIClient(
+        app[keys.CONTROL_HTTP],
+        s.config_api_url,
+        api_key=s.config_api_key,
+        timeout=s.config_api_timeout,
+    )
+    resolver = TenantResolver(
+        api=api,
+        l2=ConfigCache(redis, gate, ttl=s.config_cache_ttl, keyring=keyring),
+        tasks=app[keys.TASKS],
+        metrics=app[keys.METRICS],
+        l1_size=s.config_l1_size,
+        l1_ttl=s.config_l1_ttl,
+        negative_ttl=s.config_negative_ttl,
+    )
+    subscriber = InvalidationSubscriber(
+        redis,
+        gate,
+        on_invalidate=resolver.drop_local,
+        on_state=resolver.set_subscribed,
+        timeout=s.redis_timeout,
+    )
+    app[keys.TENANTS] = resolver
+    app[keys.TENANT_RESOLVER] = resolver
+    app[keys.INVALIDATION] = subscriber
+    auth: Authenticator = OpenAccess()
+    if s.auth_jwt_secret and len(s.auth_jwt_secret.encode()) < 32:
+        log.warning(
+            "AUTH_JWT_SECRET is shorter than 32 bytes: HS256 secrets should be 32+ random bytes"
+        )
+    if s.auth_mode != "none":
+        verifier = JWTVerifier(
+            secret=s.auth_jwt_secret, public_key=s.auth_jwt_public_key, leeway=s.auth_jwt_leeway
+        )
+        auth = TokenAuthenticator([verifier], cache_ttl=s.auth_cache_ttl)
+    app[keys.AUTH] = auth
+    checks: list[ReadinessCheck] = [RedisCheck(redis, gate), api]
+    app[keys.READINESS] = checks
+    task = app[keys.TASKS].spawn(subscriber.run(), name="config-invalidation")
+    log.info(
+        "multi-tenant mode",
+        extra={
+            "config_api": s.config_api_url,
+            "auth": s.auth_mode,
+            "encryption": keyring is not None,
+        },
+    )
+    yield
+    await _stop(task)
+
+
 async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.PROXY] = ProxyHandler(
@@ -152,11 +232,14 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
         mock=MockProvider(),
         max_body_bytes=settings.max_body_bytes,
         connect_timeout=settings.upstream_connect_timeout,
+        multi_tenant=settings.is_multi_tenant,
     )
     yield
 
 
 async def _stop(task: asyncio.Task[Any]) -> None:
-    """Cancel a loop task and wait for its final flush."""
-    task.cancel()
-    await asyncio.wait([task])
+    """Cancel a loop task and wait for its final flush; re-cancel if a library
+    swallowed the cancellation (see cache.invalidation._raise_if_cancelling)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)

@@ -52,11 +52,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load_settings() -> Settings | None:
     from proxy.settings import Settings, SettingsError
     from proxy.tenancy.static import StaticConfigError, load_static_config
+    from proxy.tenancy.tokens import load_public_key
 
     try:
         settings = Settings.from_env()
         if settings.mode == "static":
             load_static_config(settings.config_path, settings.environ)
+        elif settings.auth_jwt_public_key:
+            try:
+                load_public_key(settings.auth_jwt_public_key)
+            except (OSError, ValueError) as e:
+                raise SettingsError(f"AUTH_JWT_PUBLIC_KEY: {e}") from None
     except (SettingsError, StaticConfigError) as e:
         print(f"tenant-proxy: {e}", file=sys.stderr)
         return None
@@ -80,5 +86,6 @@ def _check_config() -> int:
     settings = _load_settings()
     if settings is None:
         return 1
-    print(f"ok: {settings.mode} mode, config {settings.config_path}")
+    where = settings.config_path if settings.mode == "static" else settings.config_api_url
+    print(f"ok: {settings.mode} mode, config {where}")
     return 0

@@ -8,16 +8,21 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     import aiohttp
+    from aiohttp.abc import AbstractResolver
+    from redis.asyncio import Redis
 
     from proxy.accounting.records import UsageSink
     from proxy.api.health import ReadinessCheck
     from proxy.api.proxy import ProxyHandler
+    from proxy.cache.invalidation import InvalidationSubscriber
+    from proxy.cache.redis_client import RedisGate
     from proxy.ids import IdGenerator
     from proxy.lifecycle import Lifecycle
     from proxy.settings import Settings
     from proxy.tasks import TaskSet
     from proxy.telemetry.metrics import Metrics
     from proxy.tenancy.auth import Authenticator
+    from proxy.tenancy.resolver import TenantResolver
     from proxy.tenancy.source import TenantSource
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -25,7 +30,13 @@ IDS: web.AppKey[IdGenerator] = web.AppKey("ids")
 TASKS: web.AppKey[TaskSet] = web.AppKey("tasks")
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
-HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
+HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")  # tenant upstreams (guarded)
+CONTROL_HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("control_http")  # operator endpoints
+DNS_RESOLVER: web.AppKey[AbstractResolver] = web.AppKey("dns_resolver")  # DNS, injectable for tests
+REDIS: web.AppKey[Redis] = web.AppKey("redis")
+REDIS_GATE: web.AppKey[RedisGate] = web.AppKey("redis_gate")
+TENANT_RESOLVER: web.AppKey[TenantResolver] = web.AppKey("tenant_resolver")
+INVALIDATION: web.AppKey[InvalidationSubscriber] = web.AppKey("invalidation")
 SINK: web.AppKey[UsageSink] = web.AppKey("sink")
 TENANTS: web.AppKey[TenantSource] = web.AppKey("tenants")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")

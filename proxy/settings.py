@@ -7,6 +7,8 @@ variable stops the start with one line naming it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,9 +21,12 @@ class SettingsError(ValueError):
     """A variable has a value we cannot use; the message names it."""
 
 
+STATIC, MULTI_TENANT = "static", "multi_tenant"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    mode: str = "static"
+    mode: str = STATIC
     config_path: str = "./proxy.yaml"
     host: str = "0.0.0.0"
     port: int = 8080
@@ -38,6 +43,25 @@ class Settings:
     log_level: str = "INFO"
     metrics_flush_interval: float = 1.0
     prometheus_multiproc_dir: str | None = None
+    # Multi-tenant mode (SPEC sections 2, 4, 6).
+    redis_url: str | None = field(default=None, repr=False)
+    redis_timeout: float = 0.5
+    config_api_url: str | None = None
+    config_api_key: str | None = field(default=None, repr=False)
+    config_api_timeout: float = 5.0
+    config_cache_ttl: int = 3600
+    config_l1_ttl: float = 30.0
+    config_l1_size: int = 10_000
+    config_negative_ttl: float = 5.0
+    encryption_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    auth_mode: str = "token"  # or "none"
+    auth_jwt_secret: str | None = field(default=None, repr=False)
+    auth_jwt_public_key: str | None = field(default=None, repr=False)
+    auth_jwt_leeway: float = 30.0
+    auth_cache_ttl: float = 30.0
+    admin_key: str | None = field(default=None, repr=False)
+    upstream_allow_private: bool = False
+    upstream_allowed_hosts: frozenset[str] = frozenset()
     # The environment as read at start, for `${VAR}` expansion in the static YAML.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -45,9 +69,10 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         r = _Reader(env)
-        mode = r.choice("PROXY_MODE", ("static",), default="static")
+        mode = _mode(r)
         config_path = env.get("PROXY_CONFIG") or env.get("VIBEKIT_CONFIG") or "./proxy.yaml"
-        return cls(
+        auth_mode = r.choice("AUTH_MODE", ("token", "jwt", "none"), default="token")
+        settings = cls(
             mode=mode,
             config_path=config_path,
             host=env.get("PROXY_HOST") or "0.0.0.0",
@@ -70,8 +95,90 @@ class Settings:
             ),
             metrics_flush_interval=r.seconds("PROXY_METRICS_FLUSH_INTERVAL", 1.0),
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            redis_url=r.raw("REDIS_URL"),
+            redis_timeout=r.seconds("REDIS_TIMEOUT", 0.5),
+            config_api_url=(r.raw("CONFIG_API_URL") or "").rstrip("/") or None,
+            config_api_key=r.raw("CONFIG_API_KEY"),
+            config_api_timeout=r.seconds("CONFIG_API_TIMEOUT", 5.0),
+            config_cache_ttl=r.integer("CONFIG_CACHE_TTL", 3600, low=1),
+            config_l1_ttl=r.seconds("CONFIG_L1_TTL", 30.0),
+            config_l1_size=r.integer("CONFIG_L1_SIZE", 10_000, low=1),
+            config_negative_ttl=r.seconds("CONFIG_NEGATIVE_TTL", 5.0),
+            encryption_keys=_encryption_keys(r),
+            auth_mode="none" if auth_mode == "none" else "token",
+            auth_jwt_secret=r.raw("AUTH_JWT_SECRET"),
+            auth_jwt_public_key=r.raw("AUTH_JWT_PUBLIC_KEY"),
+            auth_jwt_leeway=r.seconds("AUTH_JWT_LEEWAY", 30.0),
+            auth_cache_ttl=r.seconds("AUTH_CACHE_TTL", 30.0),
+            admin_key=r.raw("PROXY_ADMIN_KEY"),
+            upstream_allow_private=r.flag("UPSTREAM_ALLOW_PRIVATE", False),
+            upstream_allowed_hosts=frozenset(h.lower() for h in r.csv("UPSTREAM_ALLOWED_HOSTS")),
             environ=MappingProxyType(dict(env)),
         )
+        _check_multi_tenant(settings)
+        return settings
+
+    @property
+    def is_multi_tenant(self) -> bool:
+        return self.mode == MULTI_TENANT
+
+
+def _mode(r: _Reader) -> str:
+    """SPEC section 2: detected from the environment, or forced with PROXY_MODE."""
+    forced = r.choice("PROXY_MODE", (STATIC, MULTI_TENANT), default="")
+    redis, api, database = r.raw("REDIS_URL"), r.raw("CONFIG_API_URL"), r.raw("DATABASE_URL")
+    if forced == STATIC:
+        return STATIC
+    if database and not api:
+        raise SettingsError(
+            "DATABASE_URL is set: the built-in tenant store is not available in this "
+            "version; use CONFIG_API_URL with REDIS_URL, or unset DATABASE_URL"
+        )
+    if forced == MULTI_TENANT or api:  # REDIS_URL alone is static mode with Redis
+        if not api:
+            raise SettingsError(
+                "multi-tenant mode needs CONFIG_API_URL (the Config API's base URL)"
+            )
+        if not redis:
+            raise SettingsError("multi-tenant mode needs REDIS_URL (the shared config cache)")
+        return MULTI_TENANT
+    return STATIC
+
+
+def _check_multi_tenant(s: Settings) -> None:
+    if not s.is_multi_tenant:
+        return
+    if s.auth_mode != "none" and not (s.auth_jwt_secret or s.auth_jwt_public_key):
+        raise SettingsError(
+            "multi-tenant mode needs client authentication: set AUTH_JWT_SECRET (HS256) or "
+            "AUTH_JWT_PUBLIC_KEY (RS256/ES256/EdDSA), or AUTH_MODE=none behind a trusted network"
+        )
+
+
+def _encryption_keys(r: _Reader) -> tuple[tuple[str, bytes], ...]:
+    """PROXY_ENCRYPTION_KEYS=kid:b64,... (first encrypts) wins over PROXY_ENCRYPTION_KEY."""
+    ring = r.raw("PROXY_ENCRYPTION_KEYS")
+    name = "PROXY_ENCRYPTION_KEYS"
+    if ring is None:
+        single = r.raw("PROXY_ENCRYPTION_KEY")
+        if single is None:
+            return ()
+        ring, name = "default:" + single, "PROXY_ENCRYPTION_KEY"
+    keys: list[tuple[str, bytes]] = []
+    for part in ring.split(","):
+        kid, sep, b64 = part.strip().partition(":")
+        if not sep or not kid or not kid.replace("-", "").replace("_", "").isalnum():
+            raise SettingsError(f"{name}: each entry must be <key id>:<base64 key>")
+        try:
+            key = base64.b64decode(b64.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise SettingsError(f"{name}: key {kid!r} is not valid base64") from None
+        if len(key) != 32:
+            raise SettingsError(f"{name}: key {kid!r} must be 32 bytes (base64 of 32 random bytes)")
+        if any(kid == k for k, _ in keys):
+            raise SettingsError(f"{name}: key id {kid!r} appears twice")
+        keys.append((kid, key))
+    return tuple(keys)
 
 
 class _Reader:
@@ -80,12 +187,13 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
 
-    def _raw(self, name: str) -> str | None:
+    def raw(self, name: str) -> str | None:
+        """The value, stripped; None when unset or blank."""
         value = self._env.get(name)
         return value.strip() if value is not None and value.strip() != "" else None
 
     def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
-        raw = self._raw(name)
+        raw = self.raw(name)
         if raw is None:
             return default
         try:
@@ -98,7 +206,7 @@ class _Reader:
         return value
 
     def seconds(self, name: str, default: float) -> float:
-        raw = self._raw(name)
+        raw = self.raw(name)
         if raw is None:
             return default
         try:
@@ -110,7 +218,7 @@ class _Reader:
         return value
 
     def flag(self, name: str, default: bool) -> bool:
-        raw = self._raw(name)
+        raw = self.raw(name)
         if raw is None:
             return default
         lowered = raw.lower()
@@ -123,7 +231,7 @@ class _Reader:
     def choice(
         self, name: str, allowed: tuple[str, ...], *, default: str, upper: bool = False
     ) -> str:
-        raw = self._raw(name)
+        raw = self.raw(name)
         if raw is None:
             return default
         value = raw.upper() if upper else raw.lower()
@@ -132,7 +240,7 @@ class _Reader:
         return value
 
     def csv(self, name: str) -> tuple[str, ...]:
-        raw = self._raw(name)
+        raw = self.raw(name)
         if raw is None:
             return ()
         return tuple(part.strip() for part in raw.split(",") if part.strip())

@@ -44,6 +44,11 @@ class TaskSet:
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        if pending:
+            log.warning(
+                "background tasks still running after the grace period; cancelling them",
+                extra={"tasks": sorted(t.get_name() for t in pending)},
+            )
         for task in pending:
             task.cancel()
         if pending:

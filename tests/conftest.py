@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from proxy.app import create_app
 from proxy.settings import Settings
-from tests.helpers import RecordingSink, Upstream
+from tests.helpers import ConfigAPIStub, RecordingSink, Upstream, mint_jwt
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -67,3 +67,76 @@ def openai_route(url: str, model: str = "gpt-4o-mini", **extra: Any) -> dict[str
         "api_key": "sk-route-key-0001",
         **extra,
     }
+
+
+JWT_SECRET = "test-jwt-secret-0123456789abcdef"
+ENCRYPTION_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 test bytes
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+
+
+def _service_missing(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+async def redis_client():
+    """The real local Redis, database 15, emptied for each test."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_TEST_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError):
+        await client.aclose()
+        _service_missing("Redis is not running on 127.0.0.1:6379")
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def config_api(aiohttp_server: Any) -> ConfigAPIStub:
+    api = ConfigAPIStub()
+    server = await aiohttp_server(api.app())
+    api.url = str(server.make_url("")).rstrip("/")
+    return api
+
+
+def tenant_doc(upstream_url: str, key: str = "sk-tenant-key-0001", **extra: Any) -> dict[str, Any]:
+    return {"models": [openai_route(upstream_url, api_key=key)], **extra}
+
+
+@pytest.fixture
+def mt_env(redis_client: Any, config_api: ConfigAPIStub) -> dict[str, str]:
+    """Environment for multi-tenant mode against the test Redis and Config API."""
+    return {
+        "REDIS_URL": REDIS_TEST_URL,
+        "CONFIG_API_URL": config_api.url,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "PROXY_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "PROXY_ADMIN_KEY": "admin-key-for-tests",
+        "UPSTREAM_ALLOW_PRIVATE": "1",  # test upstreams live on loopback
+        "PROXY_REQUEST_LOG": "0",
+        "REDIS_TIMEOUT": "0.3",
+        "PROXY_GRACEFUL_TIMEOUT": "2",
+    }
+
+
+@pytest.fixture
+def make_mt_proxy(aiohttp_client: Any, sink: RecordingSink, mt_env: dict[str, str]):
+    """make_mt_proxy(**env) -> a test client of the gateway in multi-tenant mode."""
+
+    async def make(dns_resolver: Any = None, **env: str) -> TestClient:
+        settings = Settings.from_env({**mt_env, **env})
+        app = await create_app(settings, sinks=[sink], dns_resolver=dns_resolver)
+        return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+
+    return make
+
+
+def bearer(user_id: str, **claims: Any) -> dict[str, str]:
+    return {"Authorization": "Bearer " + mint_jwt(user_id, JWT_SECRET, **claims)}

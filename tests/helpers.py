@@ -174,3 +174,51 @@ async def wait_until_answering(url: str, proc: asyncio.subprocess.Process, direc
                 pass
             await asyncio.sleep(0.1)
     raise AssertionError("process did not start answering")
+
+
+class ConfigAPIStub:
+    """A Config API on loopback: documents per user, call counts, scriptable failures."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, object]] = {}
+        self.calls: dict[str, int] = {}
+        self.auth_headers: list[str | None] = []
+        self.status: int | None = None  # force every answer to this status
+        self.hold: asyncio.Event | None = None  # when set, answers wait for it
+        self.entered = asyncio.Event()
+        self.url = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/users/{user_id}/config", self._config)
+        app.router.add_get("/", self._root)
+        return app
+
+    async def _root(self, request: web.Request) -> web.Response:
+        return web.Response(text="config api")
+
+    async def _config(self, request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        self.calls[user_id] = self.calls.get(user_id, 0) + 1
+        self.auth_headers.append(request.headers.get("Authorization"))
+        doc = self.docs.get(user_id)  # read before holding: a slow answer carries the old doc
+        self.entered.set()
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.status is not None:
+            return web.json_response({"error": "scripted"}, status=self.status)
+        if doc is None:
+            return web.json_response({"error": "no such user"}, status=404)
+        return web.json_response(doc)
+
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+def mint_jwt(sub: str, secret: str = "test-jwt-secret-0123456789abcdef", **claims: object) -> str:
+    import time
+
+    import jwt
+
+    payload = {"sub": sub, "exp": int(time.time()) + 3600, **claims}
+    return jwt.encode(payload, secret, algorithm="HS256")

@@ -52,3 +52,48 @@ def test_values_are_cast():
 def test_a_bad_value_names_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+MT = {
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "CONFIG_API_URL": "http://cfg:8000/",
+    "AUTH_JWT_SECRET": "s",
+}
+
+
+def test_multi_tenant_is_detected_and_static_stays_the_default():
+    s = Settings.from_env(MT)
+    assert (s.mode, s.config_api_url) == ("multi_tenant", "http://cfg:8000")
+    assert Settings.from_env({"REDIS_URL": "redis://x"}).mode == "static"  # Redis alone: static
+    assert Settings.from_env({**MT, "PROXY_MODE": "static"}).mode == "static"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PROXY_MODE": "multi_tenant"}, "CONFIG_API_URL"),
+        ({"CONFIG_API_URL": "http://cfg", "AUTH_JWT_SECRET": "s"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://x", "CONFIG_API_URL": "http://cfg"}, "AUTH_JWT_SECRET"),
+        ({**MT, "PROXY_ENCRYPTION_KEY": "not base64!"}, "PROXY_ENCRYPTION_KEY"),
+        ({**MT, "PROXY_ENCRYPTION_KEY": "c2hvcnQ="}, "PROXY_ENCRYPTION_KEY"),
+        (
+            {**MT, "PROXY_ENCRYPTION_KEYS": "a:" + "A" * 44 + ",a:" + "A" * 44},
+            "PROXY_ENCRYPTION_KEYS",
+        ),
+        ({"DATABASE_URL": "sqlite:///t.db"}, "DATABASE_URL"),
+    ],
+)
+def test_missing_or_bad_multi_tenant_settings_are_named(env, named):
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_encryption_key_ring():
+    key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    single = Settings.from_env({**MT, "PROXY_ENCRYPTION_KEY": key})
+    assert [kid for kid, _ in single.encryption_keys] == ["default"]
+    ring = Settings.from_env(
+        {**MT, "PROXY_ENCRYPTION_KEY": key, "PROXY_ENCRYPTION_KEYS": f"new:{key},default:{key}"}
+    )
+    assert [kid for kid, _ in ring.encryption_keys] == ["new", "default"]  # the ring wins
+    assert "MDEyMzQ1" not in repr(ring)

@@ -36,4 +36,7 @@ def internal_error_response(request: web.Request, request_id: str) -> web.Respon
 
 async def not_found(request: web.Request) -> web.Response:
     request_id = request.app[keys.IDS].request_id(request.headers.get("X-Request-ID"))
-    return error_response(NotFoundError("Unknown path."), request_id)
+    message = "Unknown path."
+    if request.path.startswith("/v1/") and request.app[keys.SETTINGS].is_multi_tenant:
+        message = "Unknown path: in multi-tenant mode, call /users/{user_id}/v1/..."
+    return error_response(NotFoundError(message), request_id)

@@ -7,11 +7,14 @@ common case (a plain ASCII path) costs three substring tests.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, unquote
 
-from proxy.errors import InvalidPathError
+from proxy.errors import InvalidPathError, InvalidUserIdError, NotFoundError
 
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_USERS = "/users/"
 
 
 def split_path(raw_path: str) -> tuple[str, str]:
@@ -35,3 +38,27 @@ def _canonical(path: str) -> str:
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded):
         raise InvalidPathError("Control characters are not allowed in the path.")
     return quote(decoded, safe=_PATH_SAFE)
+
+
+def split_user_path(raw_path: str) -> tuple[str, str]:
+    """(user id, `/v1/...` target) from `/users/{user_id}/v1/...` as the client sent it.
+
+    The id is percent-decoded before it is checked, so encoded slashes and dots-only
+    ids are refused like their plain spellings, before any I/O.
+    """
+    user_raw, _, rest = raw_path[len(_USERS) :].partition("/")
+    user_id = check_user_id(unquote(user_raw) if "%" in user_raw else user_raw)
+    target = "/" + rest
+    if not target.startswith("/v1/"):
+        raise NotFoundError("Unknown path: use /users/{user_id}/v1/...")
+    return user_id, target
+
+
+def check_user_id(user_id: str) -> str:
+    if not _USER_ID.fullmatch(user_id):
+        raise InvalidUserIdError(
+            "The user id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit.",
+            param="user_id",
+        )
+    return user_id

@@ -21,7 +21,7 @@ from proxy.accounting.cost import PriceBook
 from proxy.accounting.records import UsageRecord, UsageSink
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
-from proxy.api.paths import split_path
+from proxy.api.paths import split_path, split_user_path
 from proxy.errors import MethodNotAllowedError, ProxyError, RequestTooLargeError
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
@@ -79,7 +79,9 @@ class ProxyHandler:
         mock: MockProvider,
         max_body_bytes: int,
         connect_timeout: float,
+        multi_tenant: bool = False,
     ) -> None:
+        self._multi_tenant = multi_tenant
         self._tenants = tenants
         self._auth = auth
         self._session = session
@@ -94,20 +96,18 @@ class ProxyHandler:
         self._timeouts = Timeouts(connect_timeout)
         self._urls = UpstreamURLs()
 
-    async def handle(
-        self, request: web.Request, tenant_id: str | None, target: str
-    ) -> web.StreamResponse:
-        """Serve `target` (the `/v1/...` path and query as the client sent them)."""
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve a `/v1/...` (static) or `/users/{user_id}/v1/...` (multi-tenant) request."""
         started = perf_counter()
         request_id = self._ids.request_id(request.headers.get("X-Request-ID"))
         record = UsageRecord(
-            self._ids.event_id(), request_id, time.time(), request.method, request.path, tenant_id
+            self._ids.event_id(), request_id, time.time(), request.method, request.path
         )
         ex = _Exchange(record, started)
         metrics = self._metrics
         metrics.in_flight += 1
         try:
-            return await self._serve(request, ex, target)
+            return await self._serve(request, ex)
         except ProxyError as e:
             record.status, record.error = e.status, e.code
             kind = getattr(e, "kind", None)
@@ -124,8 +124,11 @@ class ProxyHandler:
             metrics.in_flight -= 1
             self._finish(ex)
 
-    async def _serve(self, request: web.Request, ex: _Exchange, target: str) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, ex: _Exchange) -> web.StreamResponse:
         record = ex.record
+        target = request.raw_path
+        if self._multi_tenant:
+            record.tenant, target = split_user_path(target)
         if request.method not in PROXIED_METHODS:
             raise MethodNotAllowedError(f"{request.method} is not allowed on /v1 paths.")
         path, query = split_path(target)

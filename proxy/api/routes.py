@@ -5,14 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy import keys
+from proxy.admin.app import create_admin_app
 from proxy.api import health
 from proxy.api.cors import CORSPolicy
 from proxy.api.errors import not_found
 from proxy.settings import Settings
 
 
-async def proxy_v1(request: web.Request) -> web.StreamResponse:
-    return await request.app[keys.PROXY].handle(request, None, request.raw_path)
+async def proxy(request: web.Request) -> web.StreamResponse:
+    return await request.app[keys.PROXY].handle(request)
 
 
 def setup(app: web.Application, settings: Settings) -> None:
@@ -20,11 +21,14 @@ def setup(app: web.Application, settings: Settings) -> None:
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)
     router.add_get("/metrics", health.metrics)
+    if settings.admin_key and settings.is_multi_tenant:
+        app.add_subapp("/admin/", create_admin_app(settings.admin_key))
     cors = CORSPolicy(settings.cors_allowed_origins) if settings.cors_allowed_origins else None
     if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)
     # Preflights go first on each resource, so they never reach routing or config.
-    for path, handler in (("/v1/{tail:.*}", proxy_v1), ("/{tail:.*}", not_found)):
+    proxied = "/users/{tail:.*}" if settings.is_multi_tenant else "/v1/{tail:.*}"
+    for path, handler in ((proxied, proxy), ("/{tail:.*}", not_found)):
         if cors is not None:
             router.add_route("OPTIONS", path, cors.preflight)
-        router.add_route("*", path, handler)  # proxy_v1 answers 405 itself
+        router.add_route("*", path, handler)  # proxy answers 405 itself

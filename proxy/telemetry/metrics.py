@@ -115,6 +115,12 @@ class Metrics:
             buckets=UPSTREAM_BUCKETS,
             registry=reg,
         )
+        self._p_config_lookups = Counter(
+            "tenant_proxy_config_lookups",
+            "Tenant config lookups by result (l1_hit, l2_hit, miss, error).",
+            ["result"],
+            registry=reg,
+        )
         self._p_upstream_errors = Counter(
             "tenant_proxy_upstream_errors",
             "Upstream failures by kind.",
@@ -124,6 +130,7 @@ class Metrics:
         self.in_flight = 0
         self._requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self._upstream_errors: defaultdict[str, int] = defaultdict(int)
+        self._config_lookups: defaultdict[str, int] = defaultdict(int)
         self._overhead = _LocalHistogram(OVERHEAD_BUCKETS)
         self._upstream = _LocalHistogram(UPSTREAM_BUCKETS)
 
@@ -138,7 +145,14 @@ class Metrics:
     def upstream_error(self, kind: str) -> None:
         self._upstream_errors[kind] += 1
 
+    def config_lookup(self, result: str) -> None:
+        self._config_lookups[result] += 1
+
     def flush(self) -> None:
+        if self._config_lookups:
+            lookups, self._config_lookups = self._config_lookups, defaultdict(int)
+            for result, n in lookups.items():
+                self._p_config_lookups.labels(result).inc(n)
         if self._requests:
             requests, self._requests = self._requests, defaultdict(int)
             for (model, status), n in requests.items():

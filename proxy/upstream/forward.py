@@ -12,6 +12,7 @@ import aiohttp
 from yarl import URL
 
 from proxy.errors import ProxyError, UpstreamTimeoutError, UpstreamUnreachableError
+from proxy.upstream.guard import ForbiddenDestination
 
 log = logging.getLogger("proxy.upstream")
 
@@ -63,6 +64,10 @@ class UpstreamURLs:
         url = self._cache.get(key)
         if url is None:
             url = URL(key)
+            if url.raw_user is not None or url.raw_password is not None:
+                # `user@host` disguises where a request goes (and aiohttp would send the
+                # credentials): never a legitimate provider URL.
+                raise ForbiddenDestination()
             if len(self._cache) >= self._size:
                 self._cache.clear()
             self._cache[key] = url

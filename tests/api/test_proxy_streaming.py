@@ -267,7 +267,7 @@ async def test_a_non_streaming_request_is_cancelled_upstream_when_the_client_lea
 
     async with raw_upstream(script) as url:
         client = await make_proxy({"models": [openai_route(url)]})
-        task = asyncio.get_running_loop().create_task(  # noqa: TID251 - a client, not proxy code
+        task = asyncio.get_running_loop().create_task(
             client.post(CHAT, json={"model": "gpt-4o-mini"})
         )
         await asyncio.wait_for(got_request.wait(), 5)

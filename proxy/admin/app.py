@@ -1,0 +1,81 @@
+"""/admin/...: Bearer PROXY_ADMIN_KEY (constant-time), JSON errors, 204 for deletions.
+
+Mounted only when PROXY_ADMIN_KEY is set; without it every /admin path is a 404.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from proxy import keys
+from proxy.api.errors import error_response, internal_error_response
+from proxy.api.paths import check_user_id
+from proxy.cache.redis_client import RedisUnavailable
+from proxy.errors import (
+    AuthenticationError,
+    MethodNotAllowedError,
+    MissingCredentialsError,
+    NotFoundError,
+    ProxyError,
+)
+
+ADMIN_DIGEST = web.AppKey("admin_digest", bytes)
+
+
+class AdminUnavailableError(ProxyError):
+    status, error_type, code = 503, "service_unavailable", "cache_unavailable"
+
+
+def create_admin_app(admin_key: str) -> web.Application:
+    app = web.Application(middlewares=[_admin_errors, _admin_auth])
+    app[ADMIN_DIGEST] = hashlib.sha256(admin_key.encode()).digest()
+    app.router.add_delete("/cache/users/{user_id}", invalidate_user)
+    return app
+
+
+@web.middleware
+async def _admin_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.config_dict[keys.IDS].request_id(request.headers.get("X-Request-ID"))
+    try:
+        response = await handler(request)
+    except ProxyError as e:
+        return error_response(e, request_id)
+    except web.HTTPNotFound:
+        return error_response(NotFoundError("Unknown path."), request_id)
+    except web.HTTPMethodNotAllowed:
+        return error_response(MethodNotAllowedError("Method not allowed."), request_id)
+    except Exception:
+        return internal_error_response(request, request_id)
+    response.headers["x-request-id"] = request_id
+    return response
+
+
+@web.middleware
+async def _admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise MissingCredentialsError("The admin API needs 'Authorization: Bearer <admin key>'.")
+    digest = hashlib.sha256(token.strip().encode()).digest()
+    if not hmac.compare_digest(digest, request.app[ADMIN_DIGEST]):
+        raise AuthenticationError("Invalid admin key.")
+    return await handler(request)
+
+
+async def invalidate_user(request: web.Request) -> web.Response:
+    """DELETE /admin/cache/users/{user_id}: drop the cached config everywhere."""
+    user_id = check_user_id(request.match_info["user_id"])
+    resolver = request.config_dict.get(keys.TENANT_RESOLVER)
+    if resolver is not None:
+        try:
+            await resolver.invalidate(user_id)
+        except RedisUnavailable:
+            raise AdminUnavailableError(
+                "Redis is unavailable: this worker dropped its copy; others drop theirs "
+                "when it expires (CONFIG_L1_TTL)."
+            ) from None
+    return web.Response(status=204)

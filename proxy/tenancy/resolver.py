@@ -1,0 +1,170 @@
+"""Multi-tenant config resolution: L1 (this worker) -> L2 (Redis) -> the Config API.
+
+`cached()` is the hot path's sync L1 lookup. On a miss, `config_for()` joins or
+starts one load per user (single-flight): the load runs as its own tracked task,
+so a caller that goes away does not cancel it for the others.
+
+Invalidation wins over loads in flight: a local counter per user makes a load that
+started before an invalidation skip L1, and L2 writes are compare-and-set against
+the version read before fetching (see cache.configs). While this worker has no
+live invalidation subscription, L1 keeps entries only briefly, and it is flushed
+whenever the subscription is lost or regained. Not-found and invalid configs are
+remembered in L1 for CONFIG_NEGATIVE_TTL, so a new tenant becomes usable quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from proxy.cache.configs import ConfigCache
+from proxy.cache.lru import TTLCache
+from proxy.cache.redis_client import RedisUnavailable
+from proxy.errors import ConfigInvalidError, ProxyError
+from proxy.tasks import TaskSet
+from proxy.telemetry.metrics import Metrics
+from proxy.tenancy.config import ConfigError, TenantConfig, parse_tenant_config
+from proxy.tenancy.config_api import ConfigAPIClient, ConfigDocumentError
+
+log = logging.getLogger("proxy.tenancy")
+DEGRADED_L1_TTL_S = 1.0
+
+
+class _Refusal:
+    """A remembered failure; raised afresh each time (never re-raise one instance)."""
+
+    __slots__ = ("error_type", "message")
+
+    def __init__(self, error: ProxyError) -> None:
+        self.error_type, self.message = type(error), error.message
+
+    def raise_(self) -> None:
+        raise self.error_type(self.message)
+
+
+class TenantResolver:
+    def __init__(
+        self,
+        *,
+        api: ConfigAPIClient,
+        l2: ConfigCache | None,
+        tasks: TaskSet,
+        metrics: Metrics,
+        l1_size: int,
+        l1_ttl: float,
+        negative_ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._l2 = l2
+        self._tasks = tasks
+        self._metrics = metrics
+        self._l1: TTLCache[TenantConfig | _Refusal] = TTLCache(l1_size, clock=clock)
+        self._l1_ttl = l1_ttl
+        self._negative_ttl = negative_ttl
+        self._loads: dict[str, asyncio.Task[TenantConfig | ProxyError]] = {}
+        self._invalidations: dict[str, int] = {}
+        self.subscribed = l2 is None  # without Redis there is nothing to subscribe to
+
+    # -- the hot path ---------------------------------------------------------------
+
+    def cached(self, tenant_id: str | None) -> TenantConfig | None:
+        entry = self._l1.get(tenant_id or "")
+        if entry is None:
+            return None
+        self._metrics.config_lookup("l1_hit")
+        if isinstance(entry, _Refusal):
+            entry.raise_()
+        return entry  # type: ignore[return-value]
+
+    async def config_for(self, tenant_id: str | None) -> TenantConfig:
+        user_id = tenant_id or ""
+        load = self._loads.get(user_id)
+        if load is None:
+            load = self._tasks.spawn(self._load(user_id), name=f"config-load:{user_id}")
+            self._loads[user_id] = load
+            load.add_done_callback(functools.partial(self._load_done, user_id))
+        result = await asyncio.shield(load)
+        if isinstance(result, ProxyError):
+            raise result
+        return result
+
+    # -- invalidation ---------------------------------------------------------------
+
+    def drop_local(self, user_id: str) -> None:
+        """Forget this worker's copy (and make loads in flight skip L1)."""
+        self._l1.pop(user_id)
+        if self._loads.pop(user_id, None) is not None:  # later requests start a fresh load
+            self._invalidations[user_id] = self._invalidations.get(user_id, 0) + 1
+
+    async def invalidate(self, user_id: str) -> None:
+        """Drop the config here, in Redis, and (via pub/sub) everywhere. Raises RedisUnavailable."""
+        self.drop_local(user_id)
+        if self._l2 is not None:
+            await self._l2.invalidate(user_id)
+
+    def set_subscribed(self, subscribed: bool) -> None:
+        """Called when the invalidation subscription is lost or regained."""
+        self.subscribed = subscribed
+        self._l1.clear()  # invalidations may have been missed while it was down
+
+    # -- loading --------------------------------------------------------------------
+
+    def _load_done(self, user_id: str, task: asyncio.Task[Any]) -> None:
+        if self._loads.get(user_id) is task:
+            del self._loads[user_id]
+        if user_id not in self._loads:
+            self._invalidations.pop(user_id, None)
+
+    async def _load(self, user_id: str) -> TenantConfig | ProxyError:
+        generation = self._invalidations.get(user_id, 0)
+        version = b""
+        if self._l2 is not None:
+            try:
+                doc, version = await self._l2.get(user_id)
+            except RedisUnavailable:
+                doc = None
+            if doc is not None:
+                try:
+                    config = parse_tenant_config(doc)
+                except ConfigError:
+                    pass  # written by an older version, perhaps: fetch it again
+                else:
+                    self._metrics.config_lookup("l2_hit")
+                    self._remember(user_id, generation, config, self._l1_ttl)
+                    return config
+        try:
+            doc = await self._api.fetch(user_id)
+            config = parse_tenant_config(doc)
+        except ProxyError as e:  # not found, or the API is unavailable
+            self._metrics.config_lookup("error" if e.status >= 500 else "miss")
+            if e.status < 500:
+                self._remember(user_id, generation, _Refusal(e), self._negative_ttl)
+            return e
+        except (ConfigError, ConfigDocumentError) as e:
+            log.error("tenant config invalid", extra={"user_id": user_id, "problem": str(e)})
+            self._metrics.config_lookup("error")
+            error = ConfigInvalidError("The tenant's configuration is invalid.")
+            self._remember(user_id, generation, _Refusal(error), self._negative_ttl)
+            return error
+        self._metrics.config_lookup("miss")
+        if self._l2 is not None:
+            try:
+                await self._l2.put(user_id, doc, version)
+            except RedisUnavailable:
+                pass
+        self._remember(user_id, generation, config, self._l1_ttl)
+        return config
+
+    def _remember(
+        self, user_id: str, generation: int, entry: TenantConfig | _Refusal, ttl: float
+    ) -> None:
+        if self._invalidations.get(user_id, 0) != generation:
+            return  # invalidated while loading: this result may be stale
+        if not self.subscribed:
+            ttl = min(ttl, DEGRADED_L1_TTL_S)
+        self._l1.set(user_id, entry, ttl)

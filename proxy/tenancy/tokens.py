@@ -1,0 +1,130 @@
+"""Multi-tenant client authentication: a bearer token names the user it acts for.
+
+`TokenAuthenticator` asks its verifiers in turn (today JWTs; proxy tokens minted by
+the tenant store plug in as a second verifier) and caches the answer per token for
+at most AUTH_CACHE_TTL and never past the token's expiry, so the hot path does a
+dict lookup, not a signature check. The token's subject must equal the path's user
+id (compared in constant time), else 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from proxy.errors import InvalidTokenError, MissingCredentialsError, TenantMismatchError
+from proxy.tenancy.auth import presented_token
+
+CACHE_SIZE = 100_000
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> tuple[str, float] | None:
+        """(subject, expiry as Unix time) for a token this verifier owns; None if not its
+        kind; raises InvalidTokenError for one of its kind that does not verify."""
+
+
+class JWTVerifier:
+    """HS256 with AUTH_JWT_SECRET and/or RS256/ES256/EdDSA with AUTH_JWT_PUBLIC_KEY.
+
+    The algorithm is pinned per key (a token's `alg` only picks which configured key
+    to try, never how to verify it): no `none`, no HS/RS confusion. `exp` and `sub`
+    are required; `leeway` allows for clock skew.
+    """
+
+    def __init__(self, *, secret: str | None, public_key: str | None, leeway: float) -> None:
+        self._keys: dict[str, str | PublicKey] = {}
+        if secret:
+            self._keys["HS256"] = secret
+        if public_key:
+            alg, key = load_public_key(public_key)
+            self._keys[alg] = key
+        if not self._keys:
+            raise ValueError("a JWT verifier needs a secret or a public key")
+        self._leeway = leeway
+
+    def verify(self, token: str) -> tuple[str, float] | None:
+        if token.count(".") != 2:
+            return None
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            raise InvalidTokenError("Invalid token.") from None
+        key = self._keys.get(alg) if isinstance(alg, str) else None
+        if key is None or not isinstance(alg, str):
+            raise InvalidTokenError("Invalid token.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                leeway=self._leeway,
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidTokenError("The token has expired.") from None
+        except jwt.PyJWTError:
+            raise InvalidTokenError("Invalid token.") from None
+        sub, exp = claims.get("sub"), claims.get("exp")
+        if not isinstance(sub, str) or not isinstance(exp, int | float):
+            raise InvalidTokenError("Invalid token.")
+        return sub, float(exp) + self._leeway
+
+
+def load_public_key(value: str) -> tuple[str, PublicKey]:
+    """A PEM public key (the value itself, or a path to a file holding it) and its algorithm."""
+    pem = value if "-----BEGIN" in value else Path(value).read_text(encoding="utf-8")
+    key = load_pem_public_key(pem.encode())
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RS256", key
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ES256", key
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "EdDSA", key
+    raise ValueError("AUTH_JWT_PUBLIC_KEY must be an RSA, P-256 or Ed25519 public key")
+
+
+class TokenAuthenticator:
+    def __init__(
+        self,
+        verifiers: Sequence[TokenVerifier],
+        *,
+        cache_ttl: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._verifiers = tuple(verifiers)
+        self._cache_ttl = cache_ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    def authenticate(self, headers: Mapping[str, str], tenant_id: str | None) -> None:
+        token = presented_token(headers)
+        if token is None:
+            raise MissingCredentialsError(
+                "Missing token: send 'Authorization: Bearer <token>' or 'x-api-key: <token>'."
+            )
+        now = self._clock()
+        entry = self._cache.get(token)
+        if entry is None or entry[1] <= now:
+            subject, expires = self._verify(token)
+            entry = (subject, min(expires, now + self._cache_ttl))
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[token] = entry
+        if not hmac.compare_digest(entry[0].encode(), (tenant_id or "").encode()):
+            raise TenantMismatchError("The token does not belong to this user.")
+
+    def _verify(self, token: str) -> tuple[str, float]:
+        for verifier in self._verifiers:
+            found = verifier.verify(token)
+            if found is not None:
+                return found
+        raise InvalidTokenError("Invalid token.")

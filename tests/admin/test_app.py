@@ -1,0 +1,37 @@
+"""The admin API: its key, its errors, and a disabled API without a key."""
+
+from __future__ import annotations
+
+from tests.conftest import bearer
+
+
+async def test_admin_key_is_required(make_mt_proxy):
+    client = await make_mt_proxy()
+    missing = await client.delete("/admin/cache/users/u1")
+    assert missing.status == 401
+    assert (await missing.json())["error"]["type"] == "authentication_error"
+    wrong = await client.delete("/admin/cache/users/u1", headers={"Authorization": "Bearer nope"})
+    assert wrong.status == 401
+    user_token = await client.delete("/admin/cache/users/u1", headers=bearer("u1"))
+    assert user_token.status == 401  # a tenant's token is not an admin key
+    ok = await client.delete(
+        "/admin/cache/users/u1", headers={"Authorization": "Bearer admin-key-for-tests"}
+    )
+    assert ok.status == 204
+    bad_id = await client.delete(
+        "/admin/cache/users/..x", headers={"Authorization": "Bearer admin-key-for-tests"}
+    )
+    assert bad_id.status == 400
+    unknown = await client.get(
+        "/admin/nothing-here", headers={"Authorization": "Bearer admin-key-for-tests"}
+    )
+    assert unknown.status == 404
+    assert (await unknown.json())["error"]["code"] == "not_found"
+
+
+async def test_without_an_admin_key_the_admin_api_does_not_exist(make_mt_proxy):
+    client = await make_mt_proxy(PROXY_ADMIN_KEY="")
+    resp = await client.delete(
+        "/admin/cache/users/u1", headers={"Authorization": "Bearer admin-key-for-tests"}
+    )
+    assert resp.status == 404
