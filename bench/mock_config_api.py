@@ -21,9 +21,22 @@ def tenant_ids(count: int) -> list[str]:
     return [f"t{i:05d}" for i in range(count)]
 
 
-def tenant_config(tenant_id: str, upstream: str) -> dict[str, object]:
+def tenant_config(
+    tenant_id: str, upstream: str, stream_upstream: str | None = None
+) -> dict[str, object]:
+    extra = []
+    if stream_upstream:  # a canned-SSE upstream (nginx in bench.relay)
+        extra.append(
+            {
+                "model_name": "gpt-stream",
+                "provider": "openai",
+                "api_base": stream_upstream,
+                "api_key": f"sk-bench-{tenant_id}-stream-key",
+            }
+        )
     return {
         "models": [
+            *extra,
             {
                 "model_name": "gpt-4o-mini",
                 "provider": "openai",
@@ -44,9 +57,17 @@ def tenant_config(tenant_id: str, upstream: str) -> dict[str, object]:
 
 
 class MockConfigAPI:
-    def __init__(self, tenants: int, upstream: str, *, latency_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        tenants: int,
+        upstream: str,
+        *,
+        latency_ms: float = 0.0,
+        stream_upstream: str | None = None,
+    ) -> None:
         self._known = set(tenant_ids(tenants))
         self._upstream = upstream
+        self._stream_upstream = stream_upstream
         self._latency = latency_ms / 1000
         self.served = 0
 
@@ -63,7 +84,7 @@ class MockConfigAPI:
         if user_id not in self._known:
             return web.json_response({"error": "no such user"}, status=404)
         self.served += 1
-        body = orjson.dumps(tenant_config(user_id, self._upstream))
+        body = orjson.dumps(tenant_config(user_id, self._upstream, self._stream_upstream))
         return web.Response(body=body, content_type="application/json")
 
     async def stats(self, request: web.Request) -> web.Response:
@@ -89,10 +110,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--upstream", default="http://127.0.0.1:9101")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--stream-upstream", help="route model gpt-stream here")
     args = parser.parse_args(argv)
     import uvloop
 
-    api = MockConfigAPI(args.tenants, args.upstream, latency_ms=args.latency_ms)
+    api = MockConfigAPI(
+        args.tenants,
+        args.upstream,
+        latency_ms=args.latency_ms,
+        stream_upstream=args.stream_upstream,
+    )
     uvloop.run(serve(args.host, args.port, api))
 
 

@@ -49,9 +49,17 @@ class Sample:
     errors: int
 
 
-def wrk(url: str, body: str, concurrency: int, duration: float, cpus: str | None) -> Sample:
-    path = Path("/tmp") / f"tp-bench-{abs(hash(body))}.lua"
-    path.write_text(_lua(body))
+def wrk(
+    url: str,
+    body: str,
+    concurrency: int,
+    duration: float,
+    cpus: str | None,
+    headers: dict[str, str] | None = None,
+) -> Sample:
+    script = _lua(body, headers or {})
+    path = Path("/tmp") / f"tp-bench-{abs(hash(script))}.lua"
+    path.write_text(script)
     cmd = ps.pinned(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--latency", "-s", str(path), url],
         cpus,
@@ -63,12 +71,14 @@ def wrk(url: str, body: str, concurrency: int, duration: float, cpus: str | None
     return Sample(rps, _latency(out, "50%"), _latency(out, "99%"), errors)
 
 
-def _lua(body: str) -> str:
-    escaped = body.replace("\\", "\\\\").replace('"', '\\"')
-    return (
-        f'wrk.method = "POST"\nwrk.body = "{escaped}"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
+def _lua(body: str, headers: dict[str, str]) -> str:
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = ['wrk.method = "POST"', f"wrk.body = {quoted(body)}"]
+    for name, value in {"Content-Type": "application/json", **headers}.items():
+        lines.append(f"wrk.headers[{quoted(name)}] = {quoted(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def _latency(out: str, pct: str) -> float:
@@ -190,6 +200,80 @@ def start_gateway(
     return url
 
 
+MT_TENANT = "t00001"
+MT_SECRET = "bench-secret-not-for-production-0123456789"
+
+
+def start_gateway_mt(
+    procs: ps.Processes,
+    out: Path,
+    json_url: str,
+    sse_url: str,
+    cpus: str | None,
+    load_cpus: str | None,
+) -> tuple[str, dict[str, str]] | None:
+    """The gateway in multi-tenant mode (private Redis, mock Config API); None without Redis."""
+    if shutil.which("redis-server") is None:
+        return None
+    import base64
+    import os
+
+    import jwt
+
+    redis_port, api_port, port = ps.free_port(), ps.free_port(), ps.free_port()
+    procs.start(
+        "redis",
+        [
+            "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        cpus=load_cpus,
+    )
+    api = procs.start(
+        "config-api",
+        [
+            ps.PYTHON,
+            "-m",
+            "bench.mock_config_api",
+            "--port",
+            str(api_port),
+            "--tenants",
+            "100",
+            "--upstream",
+            json_url,
+            "--stream-upstream",
+            sse_url,
+        ],
+        cpus=load_cpus,
+    )
+    ps.wait_http(f"http://127.0.0.1:{api_port}/stats", api)
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "CONFIG_API_URL": f"http://127.0.0.1:{api_port}",
+        "AUTH_JWT_SECRET": MT_SECRET,
+        "PROXY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "UPSTREAM_ALLOW_PRIVATE": "1",
+        "PROXY_HOST": "127.0.0.1",
+        "PROXY_PORT": str(port),
+        "PROXY_WORKERS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(out / "metrics-mt"),
+    }
+    proc = procs.start("gateway-mt", [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
+    url = f"http://127.0.0.1:{port}"
+    ps.wait_http(url + "/healthz", proc)
+    token = jwt.encode(
+        {"sub": MT_TENANT, "exp": int(time.time()) + 86400}, MT_SECRET, algorithm="HS256"
+    )
+    return url + f"/users/{MT_TENANT}", {"Authorization": "Bearer " + token}
+
+
 def start_bare(procs: ps.Processes, name: str, upstream: str, cpus: str | None) -> str:
     port = ps.free_port()
     proc = procs.start(
@@ -288,28 +372,33 @@ def main(argv: list[str] | None = None) -> Path:
     with ps.Processes(out / "logs") as procs:
         kind, json_url, sse_url = start_upstream(args.upstream, procs, out, load_cpu)
         gateway = start_gateway(procs, out, json_url, sse_url, server_cpu)
+        mt = start_gateway_mt(procs, out, json_url, sse_url, server_cpu, load_cpu)
         bare_json = start_bare(procs, "bare-json", json_url, server_cpu)
         bare_sse = (
             bare_json if sse_url == json_url else start_bare(procs, "bare-sse", sse_url, server_cpu)
         )
-        targets = {
-            "json": {"direct": json_url, "bare": bare_json, "gateway": gateway},
-            "stream": {"direct": sse_url, "bare": bare_sse, "gateway": gateway},
+        targets: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+            "json": {"direct": (json_url, {}), "bare": (bare_json, {}), "gateway": (gateway, {})},
+            "stream": {"direct": (sse_url, {}), "bare": (bare_sse, {}), "gateway": (gateway, {})},
         }
+        if mt is not None:
+            for mode in targets:
+                targets[mode]["gateway-mt"] = mt
         bodies = {"json": JSON_BODY, "stream": STREAM_BODY}
-        for mode, urls in targets.items():  # warm-up: pools, memos, JIT-free caches
-            for url in urls.values():
-                wrk(url + "/v1/chat/completions", bodies[mode], 10, 2, load_cpu)
+        for mode, urls in targets.items():  # warm-up: pools, memos, the tenant's config
+            for url, headers in urls.values():
+                wrk(url + "/v1/chat/completions", bodies[mode], 10, 2, load_cpu, headers)
         for _ in range(args.rounds):
             for mode, urls in targets.items():
                 for conc in levels:
-                    for name, url in urls.items():
+                    for name, (url, headers) in urls.items():
                         sample = wrk(
                             url + "/v1/chat/completions",
                             bodies[mode],
                             conc,
                             args.duration,
                             load_cpu,
+                            headers,
                         )
                         results.setdefault((mode, conc, name), []).append(sample)
     instructions = None
@@ -370,29 +459,48 @@ def render(
     def med(key: tuple[str, int, str], attr: str) -> float:
         return statistics.median(getattr(s, attr) for s in results[key])
 
+    names = sorted({k[2] for k in results}, key=["direct", "bare", "gateway", "gateway-mt"].index)
     lines = [
         f"# Relay cost — {time.strftime('%Y-%m-%d %H:%M:%S')}",
         "",
-        f"Upstream: {kind}. Gateway: `tenant-proxy serve`, 1 gunicorn worker; bare relay: "
-        f"`bench/bare_relay.py`. {PINNED if pinned else 'One CPU: nothing pinned.'}",
+        f"Upstream: {kind}. `gateway`: `tenant-proxy serve` in static mode, 1 gunicorn worker; "
+        "`gateway-mt`: the same in multi-tenant mode (JWT auth, config from L1; Redis and the mock "
+        "Config API behind it); `bare`: `bench/bare_relay.py`. "
+        f"{PINNED if pinned else 'One CPU: nothing pinned.'}",
         f"wrk -t1, {args.duration:g} s per point, {args.rounds} interleaved rounds; medians shown.",
         "",
-        "| mode | conc | direct req/s | bare req/s | gateway req/s | gateway ÷ bare "
-        "| direct p50 ms | bare p50 ms | gateway p50 ms | added p50 ms (gateway − direct) "
-        "| bare added p50 ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mode | conc | target | req/s | ÷ bare | ÷ static gateway | p50 ms | p99 ms "
+        "| added p50 ms (− direct) | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for mode in ("json", "stream"):
         for conc in levels:
-            d, b, g = (mode, conc, "direct"), (mode, conc, "bare"), (mode, conc, "gateway")
-            errors = sum(s.errors for key in (d, b, g) for s in results[key])
-            lines.append(
-                f"| {mode} | {conc} | {med(d, 'rps'):.0f} | {med(b, 'rps'):.0f} "
-                f"| {med(g, 'rps'):.0f} | {med(g, 'rps') / med(b, 'rps'):.2f} "
-                f"| {med(d, 'p50_ms'):.3f} | {med(b, 'p50_ms'):.3f} | "
-                f"{med(g, 'p50_ms'):.3f} | {med(g, 'p50_ms') - med(d, 'p50_ms'):.3f} | "
-                f"{med(b, 'p50_ms') - med(d, 'p50_ms'):.3f} | {errors} |"
+            direct, bare, static = (
+                (mode, conc, "direct"),
+                (mode, conc, "bare"),
+                (mode, conc, "gateway"),
             )
+            for name in names:
+                key = (mode, conc, name)
+                if key not in results:
+                    continue
+                vs_bare = (
+                    ""
+                    if name in ("direct", "bare")
+                    else f"{med(key, 'rps') / med(bare, 'rps'):.2f}"
+                )
+                vs_static = (
+                    f"{med(key, 'rps') / med(static, 'rps'):.2f}" if name == "gateway-mt" else ""
+                )
+                added = (
+                    "" if name == "direct" else f"{med(key, 'p50_ms') - med(direct, 'p50_ms'):.3f}"
+                )
+                rps = med(key, "rps")
+                lines.append(
+                    f"| {mode} | {conc} | {name} | {rps:,.0f} | {vs_bare} | {vs_static} "
+                    f"| {med(key, 'p50_ms'):.3f} | {med(key, 'p99_ms'):.3f} | {added} "
+                    f"| {sum(s.errors for s in results[key])} |"
+                )
     lines += ["", "Every round, point by point (req/s):", ""]
     for key, samples in sorted(results.items()):
         lines.append(
@@ -412,7 +520,7 @@ def render(
     lines += [
         "",
         textwrap.dedent("""\
-        Added latency is the gateway's median minus the upstream's median at the same
+        Added latency is a target's median minus the upstream's median at the same
         concurrency; at concurrency 1 it is the per-request cost of the hop."""),
     ]
     return "\n".join(lines) + "\n"

@@ -44,23 +44,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def startup_banner(settings: Settings, *, open_access: bool) -> list[str]:
+def startup_banner(settings: Settings) -> list[str]:
+    """What `serve` prints once it listens; warns when static mode is open to the network."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     url = f"http://{host}:{settings.port}"
-    lines = [
-        f"tenant-proxy listening on {url} ({settings.mode} mode, config {settings.config_path})",
-        "try: curl -s "
-        + url
-        + "/v1/chat/completions -H 'Content-Type: application/json' "
-        + '-d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}\'',
-    ]
-    if open_access and not is_loopback(settings.host):
+    body = (
+        "-H 'Content-Type: application/json' "
+        + '-d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}\''
+    )
+    if settings.is_multi_tenant:
+        return [
+            f"tenant-proxy listening on {url} "
+            f"(multi_tenant mode, Config API {settings.config_api_url})",
+            f"try: curl -s {url}/users/USER_ID/v1/chat/completions "
+            f"-H 'Authorization: Bearer <token for USER_ID>' {body}",
+        ]
+    from proxy.tenancy.static import load_static_config
+
+    static = load_static_config(settings.config_path, settings.environ)
+    if static.verifier is None and not is_loopback(settings.host):
         log.warning(
             "static mode has no auth.keys and listens on a non-loopback address: any caller "
             "that can reach it may use its routes and keys",
             extra={"host": settings.host},
         )
-    return lines
+    return [
+        f"tenant-proxy listening on {url} (static mode, config {settings.config_path})",
+        f"try: curl -s {url}/v1/chat/completions {body}",
+    ]
 
 
 def on_starting(server: Any) -> None:
@@ -68,11 +79,7 @@ def on_starting(server: Any) -> None:
 
 
 def when_ready(server: Any) -> None:
-    from proxy.tenancy.static import load_static_config
-
-    settings = Settings.from_env()
-    static = load_static_config(settings.config_path, settings.environ)
-    for line in startup_banner(settings, open_access=static.verifier is None):
+    for line in startup_banner(Settings.from_env()):
         print(line, flush=True)
 
 
@@ -134,16 +141,14 @@ def run_dev(settings: Settings) -> None:
 
     from proxy.app import build_runner, create_app
     from proxy.telemetry.logs import configure_logging
-    from proxy.tenancy.static import load_static_config
 
     configure_logging(settings.log_level)
-    static = load_static_config(settings.config_path, settings.environ)
 
     async def serve() -> None:
         runner = build_runner(await create_app(settings), settings)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
-        for line in startup_banner(settings, open_access=static.verifier is None):
+        for line in startup_banner(settings):
             print(line, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

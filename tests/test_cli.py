@@ -74,3 +74,41 @@ async def test_serve_dev_honours_host_and_port_and_warns_about_open_access(tmp_p
     assert (
         "no auth.keys and listens on a non-loopback address" in (tmp_path / "err.log").read_text()
     )
+
+
+async def test_serve_starts_in_multi_tenant_mode(tmp_path, redis_client, config_api):
+    from tests.conftest import JWT_SECRET, REDIS_TEST_URL
+
+    config_api.docs["u1"] = {"default": {"provider": "mock"}}
+    port = free_port()
+    env = {
+        **os.environ,
+        "PROXY_HOST": "127.0.0.1",
+        "PROXY_PORT": str(port),
+        "PROXY_WORKERS": "1",
+        "REDIS_URL": REDIS_TEST_URL,
+        "CONFIG_API_URL": config_api.url,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    proc = await spawn_logged(tmp_path, BIN, "serve", env=env)
+    try:
+        await wait_until_answering(f"http://127.0.0.1:{port}", proc, tmp_path)
+        from tests.helpers import mint_jwt
+
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"http://127.0.0.1:{port}/users/u1/v1/chat/completions",
+                json={"model": "m"},
+                headers={"Authorization": "Bearer " + mint_jwt("u1", JWT_SECRET)},
+            ) as resp:
+                assert resp.status == 200
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                assert (await resp.json())["mode"] == "multi_tenant"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "multi_tenant mode, Config API" in (tmp_path / "out.log").read_text()
