@@ -166,7 +166,8 @@ def plot_history(prefix: Path, png: Path) -> bool:
     axes[1].set_ylabel("proxy overhead ms")
     axes[1].set_xlabel("seconds")
     for ax in axes:
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle("Latency percentiles over time (Locust's current 10 s window)")
     fig.tight_layout()

@@ -258,6 +258,7 @@ def main(argv: list[str] | None = None) -> Path:
                 "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                 "CONFIG_API_URL": config_api,
                 "AUTH_JWT_SECRET": JWT_SECRET,
+                "UPSTREAM_ALLOW_PRIVATE": "1",  # the mock upstream lives on loopback
                 "PROXY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
             }
         else:

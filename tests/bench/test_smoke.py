@@ -54,6 +54,32 @@ def test_locust_suite_static_mode_writes_a_report(tmp_path):
     assert (tmp_path / "overhead-histogram.png").exists()
 
 
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_locust_suite_multi_tenant_mode_writes_a_report(tmp_path):
+    result = _bench(
+        "bench.run",
+        "--mode",
+        "multi",
+        "--workers",
+        "1",
+        "--users",
+        "4",
+        "--duration",
+        "3",
+        "--warmup",
+        "1",
+        "--no-baseline",
+        "--tenants",
+        "50",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (tmp_path / "report.md").read_text()
+    assert "mode: **multi**" in report and "failures: 0" in report
+    assert "Config cache: hit ratio" in report
+
+
 @pytest.mark.skipif(
     shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)"
 )
