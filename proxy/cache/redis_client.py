@@ -53,7 +53,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.REDIS] = client
     app[keys.REDIS_GATE] = RedisGate(settings.redis_timeout)
     yield
-    await client.aclose()
+    await client.aclose(close_connection_pool=True)  # a pool passed in is not closed by default
 
 
 class RedisGate:
