@@ -27,6 +27,7 @@ from proxy.cache.redis_client import RedisCheck, redis_ctx
 from proxy.ids import IdGenerator
 from proxy.keyring import KeyRing
 from proxy.lifecycle import Lifecycle
+from proxy.serving import release_stop_signals
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
 from proxy.telemetry.logs import RequestLogSink, configure_logging
@@ -116,6 +117,7 @@ def build_runner(app: web.Application, settings: Settings) -> DrainingRunner:
 
 async def create_runner() -> web.AppRunner:
     """gunicorn's entry point (`wsgi_app`): the app plus the server options it needs."""
+    release_stop_signals()  # the loop runs now: a held SIGTERM is handled, not lost
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     return build_runner(await create_app(settings), settings)

@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import math
 import os
+import signal
 import tempfile
 from typing import Any
 
@@ -21,6 +22,7 @@ from proxy.settings import Settings
 log = logging.getLogger("proxy.serving")
 
 WORKER_CLASS = "aiohttp.GunicornUVLoopWebWorker"
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 
 
 def prepare_metrics_dir(environ: dict[str, str] | os._Environ[str]) -> str:
@@ -78,6 +80,23 @@ def on_starting(server: Any) -> None:
     prepare_metrics_dir(os.environ)
 
 
+def post_fork(server: Any, worker: Any) -> None:
+    """Hold stop signals until the worker's event loop runs (`release_stop_signals`).
+
+    The uvloop worker registers its SIGTERM handler with the loop before the loop
+    runs, then imports the app: a SIGTERM in that window (a deploy or a scale-down
+    right after a worker was spawned) was lost, and the worker served on until
+    gunicorn killed it at the graceful timeout, losing its telemetry queue. Blocked,
+    the signal stays pending and is delivered once the loop can handle it.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def release_stop_signals() -> None:
+    """Called by the worker from inside its running event loop (proxy.app)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 def when_ready(server: Any) -> None:
     for line in startup_banner(Settings.from_env()):
         print(line, flush=True)
@@ -107,6 +126,7 @@ def gunicorn_options(settings: Settings | None = None) -> dict[str, Any]:
         # gateways on a host would fight over it, and we do not offer that surface.
         "control_socket_disable": True,
         "on_starting": on_starting,
+        "post_fork": post_fork,
         "when_ready": when_ready,
         "child_exit": child_exit,
     }

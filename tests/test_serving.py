@@ -115,6 +115,35 @@ async def test_sigterm_lets_an_in_flight_stream_finish(tmp_path, slow_upstream):
         assert f"listening on {url}" in _log(tmp_path, "out.log")
 
 
+async def test_sigterm_while_workers_boot_stops_them_promptly(tmp_path):
+    config = tmp_path / "proxy.yaml"
+    config.write_text(yaml.safe_dump({"models": [{"model_name": "fast", "provider": "mock"}]}))
+    environ = {
+        **os.environ,
+        "PROXY_CONFIG": str(config),
+        "PROXY_HOST": "127.0.0.1",
+        "PROXY_PORT": str(free_port()),
+        "PROXY_WORKERS": "2",
+        "PROXY_GRACEFUL_TIMEOUT": "30",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    proc = await spawn_logged(tmp_path, _bin("tenant-proxy"), "serve", env=environ)
+    try:
+        for _ in range(300):  # the workers fork, then spend a while importing the app
+            if _log(tmp_path, "err.log").count("Booting worker") == 2:
+                break
+            await asyncio.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        # A signal a booting worker lost would keep it serving until gunicorn killed it
+        # at the 30 s graceful timeout.
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert _log(tmp_path, "err.log").count("Worker exiting") == 2
+
+
 async def test_metrics_are_summed_across_workers_including_recycled_ones(tmp_path, slow_upstream):
     async with serving(tmp_path, slow_upstream, PROXY_MAX_REQUESTS="8") as (url, proc):
         async with aiohttp.ClientSession(
