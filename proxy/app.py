@@ -30,8 +30,10 @@ from proxy.lifecycle import Lifecycle
 from proxy.serving import release_stop_signals
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
+from proxy.telemetry import events
 from proxy.telemetry.logs import RequestLogSink, configure_logging
 from proxy.telemetry.metrics import Metrics
+from proxy.telemetry.webhook import WebhookSink
 from proxy.tenancy.auth import Authenticator, OpenAccess
 from proxy.tenancy.config_api import ConfigAPIClient
 from proxy.tenancy.resolver import TenantResolver
@@ -63,9 +65,13 @@ async def create_app(
     app[keys.METRICS] = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
     if dns_resolver is not None:
         app[keys.DNS_RESOLVER] = dns_resolver
-    contexts = [_tasks_ctx, http_ctx, _sinks_ctx(sinks), _metrics_ctx]
+    # Cleanup runs in reverse: the sinks flush while Redis and the sessions are still open.
+    contexts: list[Callable[[web.Application], AsyncIterator[None]]] = [_tasks_ctx, http_ctx]
+    if settings.redis_url:
+        contexts.append(redis_ctx)
+    contexts += [_sinks_ctx(sinks), _metrics_ctx]
     if settings.is_multi_tenant:
-        contexts += [redis_ctx, _multi_tenant_ctx]
+        contexts.append(_multi_tenant_ctx)
     else:
         static = load_static_config(settings.config_path, settings.environ)
         app[keys.TENANTS] = StaticSource(static.tenant)
@@ -89,15 +95,18 @@ class DrainingRunner(web.AppRunner):
     in-flight requests and streams get up to the grace period.
     """
 
-    def __init__(self, app: web.Application, *, drain_s: float, **kwargs: Any) -> None:
+    def __init__(
+        self, app: web.Application, *, drain_s: float, grace_s: float, **kwargs: Any
+    ) -> None:
         super().__init__(app, **kwargs)
         self._drain_s = drain_s
+        self._grace_s = grace_s
 
     async def cleanup(self) -> None:
         for site in list(self.sites):
             await site.stop()
         if self.server is not None:
-            self.app[keys.LIFECYCLE].draining = True
+            self.app[keys.LIFECYCLE].start_draining(self._grace_s)
             await asyncio.sleep(self._drain_s)
         await super().cleanup()
 
@@ -108,6 +117,7 @@ def build_runner(app: web.Application, settings: Settings) -> DrainingRunner:
     return DrainingRunner(
         app,
         drain_s=min(DRAIN_S, settings.graceful_timeout / 4),
+        grace_s=max(settings.graceful_timeout - 1.0, settings.graceful_timeout * 0.9),
         handler_cancellation=True,
         access_log=None,
         keepalive_timeout=settings.keepalive_timeout,
@@ -130,23 +140,65 @@ async def _tasks_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _sinks_ctx(extra: Sequence[UsageSink]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def sinks_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Where usage records go: `extra`, the request log, the telemetry webhook."""
         settings = app[keys.SETTINGS]
         sinks: list[UsageSink] = list(extra)
         request_log = RequestLogSink() if settings.request_log else None
         if request_log is not None:
             sinks.append(request_log)
+        webhook = _webhook(app) if settings.telemetry_url else None
+        if webhook is not None:
+            sinks.append(webhook)
+            app[keys.TELEMETRY] = webhook
         sink: UsageSink = sinks[0] if len(sinks) == 1 else FanOutSink(sinks)
         app[keys.SINK] = sink
-        flusher = (
-            app[keys.TASKS].spawn(request_log.run(), name="request-log")
-            if request_log is not None
-            else None
-        )
+        tasks = app[keys.TASKS]
+        flusher = tasks.spawn(request_log.run(), name="request-log") if request_log else None
+        sender = tasks.spawn(webhook.run(), name="telemetry") if webhook else None
+        if webhook is not None:
+            webhook.event(events.SERVER_START, events.server_fields())
         yield
+        if webhook is not None and sender is not None:
+            webhook.event(events.SERVER_STOP, events.server_fields())
+            grace = app[keys.LIFECYCLE].remaining(default_s=min(settings.graceful_timeout, 5.0))
+            await webhook.close(sender, grace)
         if flusher is not None:
             await _stop(flusher)
 
     return sinks_ctx
+
+
+def _webhook(app: web.Application) -> WebhookSink:
+    s = app[keys.SETTINGS]
+    assert s.telemetry_url is not None
+    webhook = WebhookSink(
+        app[keys.CONTROL_HTTP],
+        s.telemetry_url,
+        mode=s.mode,
+        ids=app[keys.IDS],
+        tasks=app[keys.TASKS],
+        timeout=s.telemetry_timeout,
+        batch_max=s.telemetry_batch_max,
+        secret=s.telemetry_secret,
+        queue_size=s.telemetry_queue_size,
+        max_backoff=s.telemetry_max_backoff,
+        config_hits=s.telemetry_config_hits,
+        redis=app.get(keys.REDIS),
+        gate=app.get(keys.REDIS_GATE),
+    )
+    metrics = app[keys.METRICS]
+    metrics.watch_counters(
+        "tenant_proxy_telemetry_events",
+        "Telemetry events by outcome (produced, delivered, retried, spilled, replayed, dropped).",
+        "outcome",
+        webhook.counters.as_dict,
+    )
+    metrics.watch_gauge(
+        "tenant_proxy_telemetry_queued",
+        "Telemetry events waiting in memory.",
+        lambda: webhook.queued,
+    )
+    return webhook
 
 
 async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -183,6 +235,7 @@ async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
         l1_size=s.config_l1_size,
         l1_ttl=s.config_l1_ttl,
         negative_ttl=s.config_negative_ttl,
+        events=app.get(keys.TELEMETRY),
     )
     subscriber = InvalidationSubscriber(
         redis,

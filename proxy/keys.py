@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from proxy.settings import Settings
     from proxy.tasks import TaskSet
     from proxy.telemetry.metrics import Metrics
+    from proxy.telemetry.webhook import WebhookSink
     from proxy.tenancy.auth import Authenticator
     from proxy.tenancy.resolver import TenantResolver
     from proxy.tenancy.source import TenantSource
@@ -37,6 +38,7 @@ REDIS: web.AppKey[Redis] = web.AppKey("redis")
 REDIS_GATE: web.AppKey[RedisGate] = web.AppKey("redis_gate")
 TENANT_RESOLVER: web.AppKey[TenantResolver] = web.AppKey("tenant_resolver")
 INVALIDATION: web.AppKey[InvalidationSubscriber] = web.AppKey("invalidation")
+TELEMETRY: web.AppKey[WebhookSink] = web.AppKey("telemetry")
 SINK: web.AppKey[UsageSink] = web.AppKey("sink")
 TENANTS: web.AppKey[TenantSource] = web.AppKey("tenants")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")

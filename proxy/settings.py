@@ -62,6 +62,14 @@ class Settings:
     admin_key: str | None = field(default=None, repr=False)
     upstream_allow_private: bool = False
     upstream_allowed_hosts: frozenset[str] = frozenset()
+    # Telemetry webhook (SPEC section 9).
+    telemetry_url: str | None = None
+    telemetry_timeout: float = 1.0
+    telemetry_batch_max: int = 1
+    telemetry_secret: str | None = field(default=None, repr=False)
+    telemetry_queue_size: int = 10_000
+    telemetry_max_backoff: float = 5.0
+    telemetry_config_hits: bool = True
     # The environment as read at start, for `${VAR}` expansion in the static YAML.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -113,6 +121,13 @@ class Settings:
             admin_key=r.raw("PROXY_ADMIN_KEY"),
             upstream_allow_private=r.flag("UPSTREAM_ALLOW_PRIVATE", False),
             upstream_allowed_hosts=frozenset(h.lower() for h in r.csv("UPSTREAM_ALLOWED_HOSTS")),
+            telemetry_url=r.raw("TELEMETRY_WEBHOOK_URL"),
+            telemetry_timeout=r.seconds("TELEMETRY_TIMEOUT", 1.0),
+            telemetry_batch_max=r.integer("TELEMETRY_BATCH_MAX", 1, low=1, high=10_000),
+            telemetry_secret=r.raw("TELEMETRY_WEBHOOK_SECRET"),
+            telemetry_queue_size=r.integer("TELEMETRY_QUEUE_SIZE", 10_000, low=1),
+            telemetry_max_backoff=r.seconds("TELEMETRY_MAX_BACKOFF", 5.0),
+            telemetry_config_hits=r.flag("TELEMETRY_CONFIG_HITS", True),
             environ=MappingProxyType(dict(env)),
         )
         _check_multi_tenant(settings)

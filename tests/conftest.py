@@ -140,3 +140,15 @@ def make_mt_proxy(aiohttp_client: Any, sink: RecordingSink, mt_env: dict[str, st
 
 def bearer(user_id: str, **claims: Any) -> dict[str, str]:
     return {"Authorization": "Bearer " + mint_jwt(user_id, JWT_SECRET, **claims)}
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: Any):
+    from tests.helpers import WebhookReceiver
+
+    hook = WebhookReceiver()
+    server = await aiohttp_server(hook.app())
+    hook.url = str(server.make_url("/events"))
+    yield hook
+    if hook.hang is not None:
+        hook.hang.set()

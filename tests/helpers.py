@@ -222,3 +222,62 @@ def mint_jwt(sub: str, secret: str = "test-jwt-secret-0123456789abcdef", **claim
 
     payload = {"sub": sub, "exp": int(time.time()) + 3600, **claims}
     return jwt.encode(payload, secret, algorithm="HS256")
+
+
+class WebhookReceiver:
+    """A telemetry receiver on loopback: keeps every POST, scriptable failures."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []
+        self.status = 200
+        self.hang: asyncio.Event | None = None  # when set (not yet released), answers wait
+        self.posts = 0
+        self._arrived = asyncio.Event()
+        self._posted = asyncio.Event()
+        self.url = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/events", self._receive)
+        return app
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.posts += 1
+        self._posted.set()
+        if self.hang is not None:
+            await self.hang.wait()
+        if self.status != 200:
+            return web.Response(status=self.status)
+        self.bodies.append(body)
+        self.headers.append(dict(request.headers))
+        self._arrived.set()
+        return web.Response(status=204)
+
+    async def wait_posts(self, count: int, within: float = 10.0) -> None:
+        """Wait until at least `count` POSTs arrived, whatever was answered."""
+        async with asyncio.timeout(within):
+            while self.posts < count:
+                self._posted.clear()
+                await self._posted.wait()
+
+    def events(self) -> list[dict[str, object]]:
+        import orjson
+
+        out: list[dict[str, object]] = []
+        for body in self.bodies:
+            doc = orjson.loads(body)
+            out.extend(doc if isinstance(doc, list) else [doc])
+        return out
+
+    def of_type(self, event_type: str) -> list[dict[str, object]]:
+        return [e for e in self.events() if e["event_type"] == event_type]
+
+    async def wait_for(self, predicate, within: float = 10.0) -> list[dict[str, object]]:
+        """Wait until `predicate(events)` holds (each POST wakes the check)."""
+        async with asyncio.timeout(within):
+            while not predicate(self.events()):
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self.events()

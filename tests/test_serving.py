@@ -190,3 +190,22 @@ async def test_worker_recycling_loses_no_request(tmp_path, slow_upstream):
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
         assert "Max requests, shutting down" in _log(tmp_path, "err.log")  # really recycled
+
+
+async def test_sigterm_flushes_every_workers_telemetry(tmp_path, slow_upstream, receiver):
+    env = {"TELEMETRY_WEBHOOK_URL": receiver.url, "TELEMETRY_BATCH_MAX": "10"}
+    async with serving(tmp_path, slow_upstream, **env) as (url, proc):
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True)
+        ) as session:
+            for _ in range(30):
+                async with session.post(
+                    url + "/v1/chat/completions", json={"model": "fast"}
+                ) as resp:
+                    assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    requests = receiver.of_type("request_processed")
+    assert len({e["event_id"] for e in requests}) == 30
+    starts, stops = receiver.of_type("server_start"), receiver.of_type("server_stop")
+    assert len(starts) == 2 and {e["pid"] for e in stops} == {e["pid"] for e in starts}

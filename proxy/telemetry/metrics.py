@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+CountSource = Callable[[], dict[str, int]]
 OVERHEAD_BUCKETS = (
     0.0001,
     0.00025,
@@ -131,6 +132,8 @@ class Metrics:
         self._requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self._upstream_errors: defaultdict[str, int] = defaultdict(int)
         self._config_lookups: defaultdict[str, int] = defaultdict(int)
+        self._counter_sources: list[tuple[Counter, CountSource, dict[str, int]]] = []
+        self._gauge_sources: list[tuple[Gauge, Callable[[], float]]] = []
         self._overhead = _LocalHistogram(OVERHEAD_BUCKETS)
         self._upstream = _LocalHistogram(UPSTREAM_BUCKETS)
 
@@ -144,6 +147,17 @@ class Metrics:
 
     def upstream_error(self, kind: str) -> None:
         self._upstream_errors[kind] += 1
+
+    def watch_counters(
+        self, name: str, documentation: str, label: str, source: Callable[[], dict[str, int]]
+    ) -> None:
+        """Export counts another component keeps (read at each flush, as deltas)."""
+        counter = Counter(name, documentation, [label], registry=self._registry)
+        self._counter_sources.append((counter, source, {}))
+
+    def watch_gauge(self, name: str, documentation: str, source: Callable[[], float]) -> None:
+        gauge = Gauge(name, documentation, registry=self._registry, multiprocess_mode="livesum")
+        self._gauge_sources.append((gauge, source))
 
     def config_lookup(self, result: str) -> None:
         self._config_lookups[result] += 1
@@ -162,6 +176,13 @@ class Metrics:
             for kind, n in errors.items():
                 self._p_upstream_errors.labels(kind).inc(n)
         self._p_in_flight.set(self.in_flight)
+        for counter, source, last in self._counter_sources:
+            for key, value in source().items():
+                if value != last.get(key, 0):
+                    counter.labels(key).inc(value - last.get(key, 0))
+                    last[key] = value
+        for gauge, read in self._gauge_sources:
+            gauge.set(read())
         self._overhead.drain_into(self._p_overhead)
         self._upstream.drain_into(self._p_upstream)
 

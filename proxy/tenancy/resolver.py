@@ -19,19 +19,25 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from proxy.cache.configs import ConfigCache
 from proxy.cache.lru import TTLCache
 from proxy.cache.redis_client import RedisUnavailable
 from proxy.errors import ConfigInvalidError, ProxyError
 from proxy.tasks import TaskSet
+from proxy.telemetry.events import CONFIG_CACHE_HIT, CONFIG_CACHE_MISS, CONFIG_LOAD_FAILED
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.config import ConfigError, TenantConfig, parse_tenant_config
 from proxy.tenancy.config_api import ConfigAPIClient, ConfigDocumentError
 
 log = logging.getLogger("proxy.tenancy")
 DEGRADED_L1_TTL_S = 1.0
+
+
+class ConfigEvents(Protocol):
+    def config_event(self, event_type: str, user_id: str, **fields: Any) -> None:
+        """Report a config lookup (telemetry); must not block."""
 
 
 class _Refusal:
@@ -57,8 +63,10 @@ class TenantResolver:
         l1_size: int,
         l1_ttl: float,
         negative_ttl: float,
+        events: ConfigEvents | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._events = events
         self._api = api
         self._l2 = l2
         self._tasks = tasks
@@ -79,6 +87,8 @@ class TenantResolver:
         self._metrics.config_lookup("l1_hit")
         if isinstance(entry, _Refusal):
             entry.raise_()
+        if self._events is not None:
+            self._events.config_event(CONFIG_CACHE_HIT, tenant_id or "", cache="l1")
         return entry  # type: ignore[return-value]
 
     async def config_for(self, tenant_id: str | None) -> TenantConfig:
@@ -135,6 +145,7 @@ class TenantResolver:
                     pass  # written by an older version, perhaps: fetch it again
                 else:
                     self._metrics.config_lookup("l2_hit")
+                    self._event(CONFIG_CACHE_HIT, user_id, cache="l2")
                     self._remember(user_id, generation, config, self._l1_ttl)
                     return config
         try:
@@ -142,6 +153,7 @@ class TenantResolver:
             config = parse_tenant_config(doc)
         except ProxyError as e:  # not found, or the API is unavailable
             self._metrics.config_lookup("error" if e.status >= 500 else "miss")
+            self._event(CONFIG_LOAD_FAILED, user_id, error_code=e.code, status_code=e.status)
             if e.status < 500:
                 self._remember(user_id, generation, _Refusal(e), self._negative_ttl)
             return e
@@ -149,9 +161,11 @@ class TenantResolver:
             log.error("tenant config invalid", extra={"user_id": user_id, "problem": str(e)})
             self._metrics.config_lookup("error")
             error = ConfigInvalidError("The tenant's configuration is invalid.")
+            self._event(CONFIG_LOAD_FAILED, user_id, error_code=error.code, status_code=500)
             self._remember(user_id, generation, _Refusal(error), self._negative_ttl)
             return error
         self._metrics.config_lookup("miss")
+        self._event(CONFIG_CACHE_MISS, user_id, source="config_api")
         if self._l2 is not None:
             try:
                 await self._l2.put(user_id, doc, version)
@@ -159,6 +173,10 @@ class TenantResolver:
                 pass
         self._remember(user_id, generation, config, self._l1_ttl)
         return config
+
+    def _event(self, event_type: str, user_id: str, **fields: Any) -> None:
+        if self._events is not None:
+            self._events.config_event(event_type, user_id, **fields)
 
     def _remember(
         self, user_id: str, generation: int, entry: TenantConfig | _Refusal, ttl: float
