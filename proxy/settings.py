@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
 
@@ -105,7 +106,7 @@ class Settings:
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
             redis_url=r.raw("REDIS_URL"),
             redis_timeout=r.seconds("REDIS_TIMEOUT", 0.5),
-            config_api_url=(r.raw("CONFIG_API_URL") or "").rstrip("/") or None,
+            config_api_url=(r.http_url("CONFIG_API_URL") or "").rstrip("/") or None,
             config_api_key=r.raw("CONFIG_API_KEY"),
             config_api_timeout=r.seconds("CONFIG_API_TIMEOUT", 5.0),
             config_cache_ttl=r.integer("CONFIG_CACHE_TTL", 3600, low=1),
@@ -121,7 +122,7 @@ class Settings:
             admin_key=r.raw("PROXY_ADMIN_KEY"),
             upstream_allow_private=r.flag("UPSTREAM_ALLOW_PRIVATE", False),
             upstream_allowed_hosts=frozenset(h.lower() for h in r.csv("UPSTREAM_ALLOWED_HOSTS")),
-            telemetry_url=r.raw("TELEMETRY_WEBHOOK_URL"),
+            telemetry_url=r.http_url("TELEMETRY_WEBHOOK_URL"),
             telemetry_timeout=r.seconds("TELEMETRY_TIMEOUT", 1.0),
             telemetry_batch_max=r.integer("TELEMETRY_BATCH_MAX", 1, low=1, high=10_000),
             telemetry_secret=r.raw("TELEMETRY_WEBHOOK_SECRET"),
@@ -253,6 +254,16 @@ class _Reader:
         if value not in allowed:
             raise SettingsError(f"{name}={raw!r} must be one of: {', '.join(allowed)}")
         return value
+
+    def http_url(self, name: str) -> str | None:
+        """An http(s) URL with a host; the value is not echoed (it may hold a token)."""
+        raw = self.raw(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"{name} must be an http:// or https:// URL with a host")
+        return raw
 
     def csv(self, name: str) -> tuple[str, ...]:
         raw = self.raw(name)

@@ -47,6 +47,11 @@ def test_values_are_cast():
         ("PROXY_GRACEFUL_TIMEOUT", "0"),
         ("PROXY_REQUEST_LOG", "maybe"),
         ("PROXY_MODE", "cluster"),
+        ("TELEMETRY_WEBHOOK_URL", "receiver:9000/events"),
+        ("TELEMETRY_WEBHOOK_URL", "ftp://receiver/events"),
+        ("TELEMETRY_BATCH_MAX", "0"),
+        ("TELEMETRY_TIMEOUT", "-1"),
+        ("TELEMETRY_CONFIG_HITS", "sometimes"),
     ],
 )
 def test_a_bad_value_names_the_variable(name, value):
@@ -59,6 +64,12 @@ MT = {
     "CONFIG_API_URL": "http://cfg:8000/",
     "AUTH_JWT_SECRET": "s",
 }
+
+
+def test_a_config_api_url_without_a_scheme_is_refused_without_echoing_it():
+    with pytest.raises(SettingsError, match="CONFIG_API_URL must be an http") as caught:
+        Settings.from_env({**MT, "CONFIG_API_URL": "cfg.internal/users?token=s3cret"})
+    assert "s3cret" not in str(caught.value)
 
 
 def test_multi_tenant_is_detected_and_static_stays_the_default():
