@@ -2,7 +2,7 @@
 
 Producers (the request path, the config resolver, start/stop) only append to a
 bounded in-memory queue. One sender task per worker serialises, batches
-(TELEMETRY_BATCH_MAX), signs (X-Telemetry-Signature) and POSTs through the
+(TELEMETRY_BATCH_MAX; a part-filled batch waits BATCH_LINGER_S for more), signs (X-Telemetry-Signature) and POSTs through the
 control-plane session with TELEMETRY_TIMEOUT per attempt. Timeouts, refused
 connections, 5xx, 408 and 429 are retried with exponential backoff and full jitter;
 other 4xx are final (counted as dropped).
@@ -44,6 +44,7 @@ SPILL_KEY = "telemetry:spill"
 MIN_OVERFLOW = 1000  # events pushed out of a full queue that may wait for the spiller
 BASE_BACKOFF_S = 0.1
 REPLAY_CHECK_S = 1.0
+BATCH_LINGER_S = 0.05  # with TELEMETRY_BATCH_MAX > 1: how long a part-filled batch waits
 _OK, _RETRY, _REJECT = 0, 1, 2
 _RETRY_STATUSES = frozenset({408, 429})
 
@@ -160,6 +161,8 @@ class WebhookSink:
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if 0 < len(self._queue) < self._batch_max and not self._stopping:
+                await asyncio.sleep(BATCH_LINGER_S)  # fewer, fuller POSTs under load
             batch = self._take()
             if not batch and self._receiver_up and not self._stopping:
                 batch = await self._replay()

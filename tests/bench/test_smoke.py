@@ -100,3 +100,26 @@ def test_relay_harness_writes_a_report(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "report.md").read_text()
     assert "| json | 1 |" in report and "| stream | 4 |" in report
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)"
+)
+def test_telemetry_load_reports_delivery_and_the_invariant(tmp_path):
+    result = _bench(
+        "bench.telemetry_load",
+        "--duration",
+        "2",
+        "--rounds",
+        "1",
+        "--concurrency",
+        "4",
+        "--upstream",
+        "python",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (tmp_path / "report.md").read_text()
+    assert "request_processed events delivered" in report and "= **100.0000%**" in report
+    assert "→ holds" in report
