@@ -136,6 +136,12 @@ class WebhookSink:
                 self._spill_wake.set()
             else:
                 self.counters.dropped += 1
+                self._warn.warning(
+                    "overflow",
+                    "telemetry queue full: dropping the oldest events (set REDIS_URL to spill "
+                    "them, or raise TELEMETRY_BATCH_MAX so the sender keeps up)",
+                    queue_size=self._capacity,
+                )
         queue.append(item)
         self.counters.produced += 1
         if not self._wake.is_set():
@@ -269,6 +275,7 @@ class WebhookSink:
     async def _spill_or_drop(self, items: list[bytes]) -> None:
         if not await self._spill(items):
             self.counters.dropped += len(items)
+            log.warning("telemetry events undelivered at shutdown", extra={"dropped": len(items)})
 
     async def _spill(self, items: list[bytes]) -> bool:
         if self._redis is None or self._gate is None:

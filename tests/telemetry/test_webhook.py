@@ -248,3 +248,25 @@ async def test_shutdown_with_the_receiver_down_spills_and_another_worker_replays
     await make_proxy({"default": {"provider": "mock"}}, **env)  # another worker starts
     expected = {r.event_id for r in sink.records}
     await receiver.wait_for(lambda ev: _ids(ev) >= expected)
+
+
+async def test_a_full_queue_without_redis_drops_the_oldest_and_says_so(
+    make_proxy, receiver, sink, caplog
+):
+    receiver.hang = asyncio.Event()  # the sender is stuck on its first POST
+    client = await make_proxy(
+        {"default": {"provider": "mock"}},
+        TELEMETRY_WEBHOOK_URL=receiver.url,
+        TELEMETRY_QUEUE_SIZE="3",
+        **FAST,
+    )
+    await receiver.wait_posts(1)  # server_start is in flight
+    for _ in range(10):
+        assert (await client.post(CHAT, json={"model": "m"})).status == 200
+    webhook = client.server.app[keys.TELEMETRY]
+    assert (webhook.counters.produced, webhook.counters.dropped, webhook.queued) == (11, 7, 4)
+    warnings = [r for r in caplog.records if "telemetry queue full" in r.getMessage()]
+    assert len(warnings) == 1  # one line for the whole overflow, not one per event
+    receiver.hang.set()
+    newest = {r.event_id for r in (await sink.wait_for(10))[-3:]}
+    await receiver.wait_for(lambda ev: _ids(ev) >= newest)  # the newest three survive
