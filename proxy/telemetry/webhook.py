@@ -2,10 +2,11 @@
 
 Producers (the request path, the config resolver, start/stop) only append to a
 bounded in-memory queue. One sender task per worker serialises, batches
-(TELEMETRY_BATCH_MAX; a part-filled batch waits BATCH_LINGER_S for more), signs (X-Telemetry-Signature) and POSTs through the
-control-plane session with TELEMETRY_TIMEOUT per attempt. Timeouts, refused
-connections, 5xx, 408 and 429 are retried with exponential backoff and full jitter;
-other 4xx are final (counted as dropped).
+(TELEMETRY_BATCH_MAX; a part-filled batch waits BATCH_LINGER_S for more), signs
+(X-Telemetry-Signature) and POSTs through the control-plane session with
+TELEMETRY_TIMEOUT per attempt. Timeouts, refused connections, 5xx, 408 and 429 are
+retried with exponential backoff and full jitter; other 4xx are final (counted as
+dropped).
 
 When the queue is full its oldest events spill to the Redis list `telemetry:spill`
 (when REDIS_URL is set; a spiller task pushes them while the sender waits out an
