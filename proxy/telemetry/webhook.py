@@ -50,6 +50,10 @@ _OK, _RETRY, _REJECT = 0, 1, 2
 _RETRY_STATUSES = frozenset({408, 429})
 
 
+# A finished request, or (event_type, event_id, timestamp, fields): encoded when sent.
+_Queued = UsageRecord | tuple[str, str, float, dict[str, Any]]
+
+
 class Counters:
     __slots__ = ("produced", "delivered", "retried", "spilled", "replayed", "dropped")
 
@@ -97,7 +101,7 @@ class WebhookSink:
         self._gate = gate
         self._clock = clock
         self._jitter = jitter
-        self._queue: deque[UsageRecord | bytes] = deque()
+        self._queue: deque[_Queued] = deque()
         self._overflow: list[bytes] = []  # pushed out of a full queue, waiting to spill
         self._inflight: list[bytes] = []
         self._wake = asyncio.Event()
@@ -119,16 +123,14 @@ class WebhookSink:
         self._push(record)
 
     def event(self, event_type: str, fields: dict[str, Any]) -> None:
-        self._push(
-            events.plain_event(event_type, self._ids.event_id(), self._clock(), self._mode, fields)
-        )
+        self._push((event_type, self._ids.event_id(), self._clock(), fields))
 
     def config_event(self, event_type: str, user_id: str, **fields: Any) -> None:
         if event_type == events.CONFIG_CACHE_HIT and not self._config_hits:
             return
         self.event(event_type, {"user_id": user_id, **fields})
 
-    def _push(self, item: UsageRecord | bytes) -> None:
+    def _push(self, item: _Queued) -> None:
         queue = self._queue
         if len(queue) >= self._capacity:
             oldest = queue.popleft()
@@ -148,8 +150,12 @@ class WebhookSink:
         if not self._wake.is_set():
             self._wake.set()
 
-    def _serialise(self, item: UsageRecord | bytes) -> bytes:
-        return item if isinstance(item, bytes) else events.request_event(item, self._mode)
+    def _serialise(self, item: _Queued) -> bytes:
+        """Events are encoded here, in the sender, never on the request path."""
+        if isinstance(item, UsageRecord):
+            return events.request_event(item, self._mode)
+        event_type, event_id, timestamp, fields = item
+        return events.plain_event(event_type, event_id, timestamp, self._mode, fields)
 
     # -- the sender -------------------------------------------------------------------
 
