@@ -182,6 +182,7 @@ def _webhook(app: web.Application) -> WebhookSink:
         secret=s.telemetry_secret,
         queue_size=s.telemetry_queue_size,
         max_backoff=s.telemetry_max_backoff,
+        spill_max=s.telemetry_spill_max,
         config_hits=s.telemetry_config_hits,
         redis=app.get(keys.REDIS),
         gate=app.get(keys.REDIS_GATE),

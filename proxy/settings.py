@@ -70,6 +70,7 @@ class Settings:
     telemetry_secret: str | None = field(default=None, repr=False)
     telemetry_queue_size: int = 10_000
     telemetry_max_backoff: float = 5.0
+    telemetry_spill_max: int = 1_000_000
     telemetry_config_hits: bool = True
     # The environment as read at start, for `${VAR}` expansion in the static YAML.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -128,6 +129,7 @@ class Settings:
             telemetry_secret=r.raw("TELEMETRY_WEBHOOK_SECRET"),
             telemetry_queue_size=r.integer("TELEMETRY_QUEUE_SIZE", 10_000, low=1),
             telemetry_max_backoff=r.seconds("TELEMETRY_MAX_BACKOFF", 5.0),
+            telemetry_spill_max=r.integer("TELEMETRY_SPILL_MAX", 1_000_000, low=1),
             telemetry_config_hits=r.flag("TELEMETRY_CONFIG_HITS", True),
             environ=MappingProxyType(dict(env)),
         )

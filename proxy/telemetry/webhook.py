@@ -10,12 +10,14 @@ dropped).
 
 When the queue is full its oldest events spill to the Redis list `telemetry:spill`
 (when REDIS_URL is set; a spiller task pushes them while the sender waits out an
-outage) or are dropped and counted. Any worker re-sends spilled
-events once its receiver answers again. At shutdown the queue is flushed until the
-grace deadline; what is left spills (or is dropped and counted).
+outage; the list keeps the newest TELEMETRY_SPILL_MAX) or are dropped and counted.
+Any worker re-sends spilled events once its receiver answers again. At shutdown the
+queue is flushed until the grace deadline; what is left spills (or is dropped and
+counted).
 
-Counters, per worker: produced, delivered, retried, spilled, replayed, dropped. Over
-all workers: produced = delivered + dropped + queued + in the spill list.
+Counters, per worker: produced, delivered, retried, spilled, replayed, dropped (a
+worker that trims the spill list counts what it trimmed). Over all workers: produced
+= delivered + dropped + queued + in the spill list.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class WebhookSink:
         secret: str | None,
         queue_size: int,
         max_backoff: float,
+        spill_max: int = 1_000_000,
         config_hits: bool = True,
         redis: Redis | None = None,
         gate: RedisGate | None = None,
@@ -96,6 +99,7 @@ class WebhookSink:
         self._capacity = queue_size
         self._overflow_cap = max(queue_size, MIN_OVERFLOW)
         self._max_backoff = max_backoff
+        self._spill_max = spill_max
         self._config_hits = config_hits
         self._redis = redis if gate is not None else None
         self._gate = gate
@@ -287,12 +291,26 @@ class WebhookSink:
     async def _spill(self, items: list[bytes]) -> bool:
         if self._redis is None or self._gate is None:
             return False
-        redis = self._redis
+        redis, cap = self._redis, self._spill_max
+
+        async def push() -> list[Any]:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(SPILL_KEY, *items)
+                pipe.ltrim(SPILL_KEY, -cap, -1)  # the list is bounded: Redis holds configs too
+                return await pipe.execute()
+
         try:
-            await self._gate.run(lambda: redis.rpush(SPILL_KEY, *items), "telemetry spill")
+            length, _ = await self._gate.run(push, "telemetry spill")
         except RedisUnavailable:
             return False
         self.counters.spilled += len(items)
+        if length > cap:
+            self.counters.dropped += length - cap
+            self._warn.warning(
+                "spill-full",
+                "telemetry spill list full: dropping its oldest events",
+                spill_max=cap,
+            )
         return True
 
     async def _replay(self) -> list[bytes]:

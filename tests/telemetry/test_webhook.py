@@ -270,3 +270,30 @@ async def test_a_full_queue_without_redis_drops_the_oldest_and_says_so(
     receiver.hang.set()
     newest = {r.event_id for r in (await sink.wait_for(10))[-3:]}
     await receiver.wait_for(lambda ev: _ids(ev) >= newest)  # the newest three survive
+
+
+async def test_the_spill_list_is_bounded_and_the_trimmed_are_counted(
+    make_proxy, receiver, redis_client
+):
+    from tests.conftest import REDIS_TEST_URL
+
+    receiver.status = 503
+    client = await make_proxy(
+        {"default": {"provider": "mock"}},
+        TELEMETRY_WEBHOOK_URL=receiver.url,
+        REDIS_URL=REDIS_TEST_URL,
+        TELEMETRY_QUEUE_SIZE="2",
+        TELEMETRY_SPILL_MAX="5",
+        **FAST,
+    )
+    for _ in range(20):
+        await client.post(CHAT, json={"model": "m"})
+    webhook = client.server.app[keys.TELEMETRY]
+    for _ in range(200):  # the spiller pushes between requests
+        if webhook.counters.spilled >= 15:
+            break
+        await asyncio.sleep(0.02)
+    c = webhook.counters
+    in_list = await redis_client.llen("telemetry:spill")
+    assert in_list == 5 and c.dropped == c.spilled - 5 > 0
+    assert c.produced == c.delivered + c.dropped + webhook.queued + in_list
