@@ -62,6 +62,9 @@ class Processes:
         self.started.append((name, proc))
         return proc
 
+    def named(self, name: str) -> subprocess.Popen[bytes]:
+        return next(proc for started, proc in self.started if started == name)
+
     def stop_all(self) -> None:
         for _, proc in reversed(self.started):
             stop(proc)

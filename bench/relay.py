@@ -183,18 +183,27 @@ def gateway_config(path: Path, json_url: str, sse_url: str) -> Path:
 
 
 def start_gateway(
-    procs: ps.Processes, out: Path, json_url: str, sse_url: str, cpus: str | None
+    procs: ps.Processes,
+    out: Path,
+    json_url: str,
+    sse_url: str,
+    cpus: str | None,
+    *,
+    name: str = "gateway",
+    env: dict[str, str] | None = None,
 ) -> str:
+    """One gunicorn worker in static mode; `env` adds settings (e.g. telemetry)."""
     config = gateway_config(out / "gateway.yaml", json_url, sse_url)
     port = ps.free_port()
-    env = {
+    environ = {
         "PROXY_CONFIG": str(config),
         "PROXY_HOST": "127.0.0.1",
         "PROXY_PORT": str(port),
         "PROXY_WORKERS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(out / "metrics"),
+        "PROMETHEUS_MULTIPROC_DIR": str(out / f"metrics-{name}"),
+        **(env or {}),
     }
-    proc = procs.start("gateway", [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
+    proc = procs.start(name, [ps.TENANT_PROXY, "serve"], env=environ, cpus=cpus)
     url = f"http://127.0.0.1:{port}"
     ps.wait_http(url + "/healthz", proc)
     return url
@@ -341,10 +350,15 @@ def instructions_per_request(
             proc.wait()
     total = 0
     for dump in out.glob(f"callgrind.{name}.*"):
-        for line in dump.read_text(errors="replace").splitlines():
-            if line.startswith(("summary:", "totals:")):
-                total += int(line.split()[1])
-                break
+        # `totals:` is the count; some valgrind builds write `summary: 0` before it.
+        counts = [
+            int(line.split()[1])
+            for line in dump.read_text(errors="replace").splitlines()
+            if line.startswith(("summary:", "totals:"))
+        ]
+        total += max(counts, default=0)
+    if total == 0:
+        raise RuntimeError(f"callgrind counted nothing for {name}: see {out}/callgrind-{name}.log")
     return total // n
 
 
@@ -401,11 +415,12 @@ def main(argv: list[str] | None = None) -> Path:
                             headers,
                         )
                         results.setdefault((mode, conc, name), []).append(sample)
-    instructions = None
+    report = render(results, levels, kind, two_cpus, args, None)
+    (out / "report.md").write_text(report)  # kept even if the callgrind phase fails
     if args.instructions:
         instructions = _count_instructions(out, kind, args.upstream)
-    report = render(results, levels, kind, two_cpus, args, instructions)
-    (out / "report.md").write_text(report)
+        report = render(results, levels, kind, two_cpus, args, instructions)
+        (out / "report.md").write_text(report)
     print(report)
     print(f"written: {out / 'report.md'}")
     return out

@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from bench import processes as ps
-from bench.relay import JSON_BODY, gateway_config, start_upstream, wrk
+from bench.relay import JSON_BODY, start_gateway, start_upstream, wrk
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -58,7 +58,6 @@ def main(argv: list[str] | None = None) -> Path:
     rps: dict[str, list[float]] = {"off": [], "on": []}
     with ps.Processes(out / "logs") as procs:
         kind, json_url, sse_url = start_upstream(args.upstream, procs, out, load_cpu)
-        config = gateway_config(out / "gateway.yaml", json_url, sse_url)
         receiver_port = ps.free_port()
         receiver = f"http://127.0.0.1:{receiver_port}"
         hook = procs.start(
@@ -67,29 +66,18 @@ def main(argv: list[str] | None = None) -> Path:
             cpus=load_cpu,
         )
         ps.wait_http(receiver + "/stats", hook)
-        gateways = {}
-        for name in ("off", "on"):
-            port = ps.free_port()
-            env = {
-                "PROXY_CONFIG": str(config),
-                "PROXY_HOST": "127.0.0.1",
-                "PROXY_PORT": str(port),
-                "PROXY_WORKERS": "1",
-                "PROMETHEUS_MULTIPROC_DIR": str(out / f"metrics-{name}"),
-            }
-            if name == "on":
-                env |= {
-                    "TELEMETRY_WEBHOOK_URL": receiver + "/events",
-                    "TELEMETRY_BATCH_MAX": str(args.batch),
-                }
-            proc = procs.start(
-                f"gateway-{name}", [ps.TENANT_PROXY, "serve"], env=env, cpus=server_cpu
+        telemetry = {
+            "TELEMETRY_WEBHOOK_URL": receiver + "/events",
+            "TELEMETRY_BATCH_MAX": str(args.batch),
+        }
+        gateways = {
+            name: start_gateway(
+                procs, out, json_url, sse_url, server_cpu, name=f"gateway-{name}", env=env
             )
-            url = f"http://127.0.0.1:{port}"
-            ps.wait_http(url + "/healthz", proc)
-            gateways[name] = (url, proc)
+            for name, env in (("off", {}), ("on", telemetry))
+        }
         for _ in range(args.rounds):
-            for name, (url, _) in gateways.items():
+            for name, url in gateways.items():
                 sample = wrk(
                     url + "/v1/chat/completions",
                     JSON_BODY,
@@ -98,8 +86,8 @@ def main(argv: list[str] | None = None) -> Path:
                     load_cpu,
                 )
                 rps[name].append(sample.rps)
-        for _, proc in gateways.values():  # SIGTERM: the telemetry gateway flushes its queue
-            ps.stop(proc)
+        for name in gateways:  # SIGTERM: the telemetry gateway flushes its queue
+            ps.stop(procs.named(f"gateway-{name}"))
         time.sleep(0.5)
         received = _stats(receiver)
     counters = _counters(out / "logs" / "gateway-on.log")

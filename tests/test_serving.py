@@ -27,6 +27,29 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
+def _environ(tmp_path: Path, config: Path, **env: str) -> dict[str, str]:
+    """Two workers on a free loopback port, metrics in tmp_path."""
+    return {
+        **os.environ,
+        "PROXY_CONFIG": str(config),
+        "PROXY_HOST": "127.0.0.1",
+        "PROXY_PORT": str(free_port()),
+        "PROXY_WORKERS": "2",
+        "PROXY_GRACEFUL_TIMEOUT": "15",
+        "PROXY_METRICS_FLUSH_INTERVAL": "0.2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        **env,
+    }
+
+
+async def _fast_requests(url: str, count: int) -> None:
+    """`count` mock-model requests, each on a new connection (so both workers get some)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        for _ in range(count):
+            async with session.post(url + "/v1/chat/completions", json={"model": "fast"}) as resp:
+                assert resp.status == 200
+
+
 @asynccontextmanager
 async def serving(
     tmp_path: Path, upstream_url: str, **env: str
@@ -47,20 +70,9 @@ async def serving(
             }
         )
     )
-    port = free_port()
-    environ = {
-        **os.environ,
-        "PROXY_CONFIG": str(config),
-        "PROXY_HOST": "127.0.0.1",
-        "PROXY_PORT": str(port),
-        "PROXY_WORKERS": "2",
-        "PROXY_GRACEFUL_TIMEOUT": "15",
-        "PROXY_METRICS_FLUSH_INTERVAL": "0.2",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        **env,
-    }
+    environ = _environ(tmp_path, config, **env)
     proc = await spawn_logged(tmp_path, _bin("tenant-proxy"), "serve", env=environ)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{environ['PROXY_PORT']}"
     try:
         await wait_until_answering(url, proc, tmp_path)
         yield url, proc
@@ -118,15 +130,7 @@ async def test_sigterm_lets_an_in_flight_stream_finish(tmp_path, slow_upstream):
 async def test_sigterm_while_workers_boot_stops_them_promptly(tmp_path):
     config = tmp_path / "proxy.yaml"
     config.write_text(yaml.safe_dump({"models": [{"model_name": "fast", "provider": "mock"}]}))
-    environ = {
-        **os.environ,
-        "PROXY_CONFIG": str(config),
-        "PROXY_HOST": "127.0.0.1",
-        "PROXY_PORT": str(free_port()),
-        "PROXY_WORKERS": "2",
-        "PROXY_GRACEFUL_TIMEOUT": "30",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
+    environ = _environ(tmp_path, config, PROXY_GRACEFUL_TIMEOUT="30")
     proc = await spawn_logged(tmp_path, _bin("tenant-proxy"), "serve", env=environ)
     try:
         for _ in range(300):  # the workers fork, then spend a while importing the app
@@ -146,14 +150,8 @@ async def test_sigterm_while_workers_boot_stops_them_promptly(tmp_path):
 
 async def test_metrics_are_summed_across_workers_including_recycled_ones(tmp_path, slow_upstream):
     async with serving(tmp_path, slow_upstream, PROXY_MAX_REQUESTS="8") as (url, proc):
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(force_close=True)
-        ) as session:
-            for _ in range(30):
-                async with session.post(
-                    url + "/v1/chat/completions", json={"model": "fast"}
-                ) as resp:
-                    assert resp.status == 200
+        await _fast_requests(url, 30)
+        async with aiohttp.ClientSession() as session:
             total, pids = 0.0, set()
             for _ in range(100):  # workers flush every 0.2 s and recycle within ~1 s
                 async with session.get(url + "/metrics") as resp:
@@ -195,14 +193,7 @@ async def test_worker_recycling_loses_no_request(tmp_path, slow_upstream):
 async def test_sigterm_flushes_every_workers_telemetry(tmp_path, slow_upstream, receiver):
     env = {"TELEMETRY_WEBHOOK_URL": receiver.url, "TELEMETRY_BATCH_MAX": "10"}
     async with serving(tmp_path, slow_upstream, **env) as (url, proc):
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(force_close=True)
-        ) as session:
-            for _ in range(30):
-                async with session.post(
-                    url + "/v1/chat/completions", json={"model": "fast"}
-                ) as resp:
-                    assert resp.status == 200
+        await _fast_requests(url, 30)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
     requests = receiver.of_type("request_processed")
