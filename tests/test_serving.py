@@ -200,3 +200,19 @@ async def test_sigterm_flushes_every_workers_telemetry(tmp_path, slow_upstream, 
     assert len({e["event_id"] for e in requests}) == 30
     starts, stops = receiver.of_type("server_start"), receiver.of_type("server_stop")
     assert len(starts) == 2 and {e["pid"] for e in stops} == {e["pid"] for e in starts}
+
+
+async def test_a_recycled_worker_flushes_its_telemetry(tmp_path, slow_upstream, receiver):
+    env = {"TELEMETRY_WEBHOOK_URL": receiver.url, "PROXY_MAX_REQUESTS": "10"}
+    async with serving(tmp_path, slow_upstream, **env) as (url, proc):
+        await _fast_requests(url, 40)  # a worker past 10 requests is recycled within ~1 s
+        # The recycled worker says goodbye and every request arrives, while the gateway
+        # keeps serving.
+        await receiver.wait_for(lambda ev: len(receiver.of_type("server_stop")) >= 1)
+        await receiver.wait_for(
+            lambda ev: len({e["event_id"] for e in receiver.of_type("request_processed")}) == 40
+        )
+        assert proc.returncode is None
+        assert "Max requests, shutting down" in _log(tmp_path, "err.log")
+    stopped = {e["pid"] for e in receiver.of_type("server_stop")}
+    assert stopped <= {e["pid"] for e in receiver.of_type("server_start")}
