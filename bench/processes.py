@@ -77,6 +77,12 @@ class Processes:
         self.stop_all()
 
 
+def start_redis(procs: Processes, port: int, cpus: str | None = None) -> None:
+    """A throwaway redis-server on loopback that keeps nothing on disk."""
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    procs.start("redis", [*cmd, "--appendonly", "no"], cpus=cpus)
+
+
 def stop(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
     if proc.poll() is not None:
         return

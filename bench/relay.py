@@ -230,21 +230,7 @@ def start_gateway_mt(
     import jwt
 
     redis_port, api_port, port = ps.free_port(), ps.free_port(), ps.free_port()
-    procs.start(
-        "redis",
-        [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        cpus=load_cpus,
-    )
+    ps.start_redis(procs, redis_port, load_cpus)
     api = procs.start(
         "config-api",
         [

@@ -224,20 +224,7 @@ def main(argv: list[str] | None = None) -> Path:
                 raise SystemExit(
                     "bench.run --mode multi needs redis-server (apt-get install -y redis-server)"
                 )
-            procs.start(
-                "redis",
-                [
-                    "redis-server",
-                    "--port",
-                    str(redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],
-            )
+            ps.start_redis(procs, redis_port)
             config_api = f"http://127.0.0.1:{ps.free_port()}"
             api = procs.start(
                 "config-api",
