@@ -80,3 +80,32 @@ def test_usage_inside_content_text_is_not_usage():
 def test_relayed_bytes_are_counted():
     _, tracker = _run(OPENAI, [10, 100], drop=True)
     assert tracker.relayed_bytes == len(WITHOUT_USAGE_CHUNK)
+
+
+def _spaced(stream: bytes) -> bytes:
+    """The same events as another JSON encoder writes them: `"key": value`."""
+    import json
+
+    lines = []
+    for line in stream.split(b"\n"):
+        if line.startswith(b"data: {"):
+            line = b"data: " + json.dumps(json.loads(line[6:])).encode()
+        lines.append(line)
+    return b"\n".join(lines)
+
+
+@pytest.mark.parametrize("cuts", [[], [60], [200, 201]])
+def test_a_stream_with_spaces_after_colons_is_read_and_dropped_too(cuts):
+    out, tracker = _run(_spaced(OPENAI), cuts, drop=True)
+    assert out == _spaced(WITHOUT_USAGE_CHUNK)
+    u = tracker.usage
+    assert (u.input_tokens, u.output_tokens, u.cached_tokens) == (12, 3, 4)
+
+
+def test_a_usage_object_holding_a_brace_in_a_string_still_counts():
+    stream = (
+        b'data: {"type":"message_delta","usage":{"output_tokens":9,"note":"}{"},'
+        b'"delta":{}}\n\n'
+    )
+    out, tracker = _run(stream, [], drop=False)
+    assert out == stream and tracker.usage.output_tokens == 9

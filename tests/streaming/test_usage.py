@@ -77,3 +77,14 @@ def test_a_usage_word_in_content_is_ignored():
         {"choices": [{"message": {"content": 'say "usage": {"prompt_tokens": 5}'}}]}
     ).encode()
     assert usage_from_body(body) is None
+
+
+def test_a_brace_inside_a_usage_string_does_not_hide_the_counts():
+    body = b'{"usage":{"input_tokens":4,"service_tier":"}","output_tokens":6}}'
+    assert usage_from_body(body) == (4, 6, None)
+
+
+def test_a_long_embeddings_body_is_read_from_its_usage_object():
+    vectors = [{"embedding": [0.125] * 3000, "index": i} for i in range(4)]
+    doc = {"object": "list", "data": vectors, "usage": {"prompt_tokens": 9, "total_tokens": 9}}
+    assert usage_from_body(json.dumps(doc).encode()) == (9, 0, None)
