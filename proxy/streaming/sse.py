@@ -1,8 +1,8 @@
 """Watching an SSE stream go by: usage extraction, optional usage-chunk removal.
 
-Chunks are relayed as they arrive. The tracker parses only complete lines that
-carry a `"usage"` object; a C-speed substring test rules out the rest, so a
-chunk without usage costs two byte searches.
+Chunks are relayed as they arrive. The tracker looks only at complete lines that
+carry a `"usage"` object; C-speed substring searches rule out the rest, so a chunk
+without a usage object costs a few byte searches and no regex.
 
 When the proxy added `stream_options.include_usage` on its own (`drop_usage_chunk`),
 the extra usage-only chat event (`"choices":[]` plus `usage`) is removed. In that
@@ -16,13 +16,15 @@ import re
 from proxy.streaming.usage import Usage, counts_after
 
 _USAGE_KEY = b'"usage"'
-_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+_COMPACT_USAGE = b'"usage":{'  # how OpenAI and Anthropic write it
+_COMPACT_NO_CHOICES = b'"choices":[]'
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')  # any JSON encoder
 _NO_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 _MAX_PENDING = 1 << 20  # a "line" longer than this is not SSE: release it as is
 
 
 class SSETracker:
-    __slots__ = ("usage", "relayed_bytes", "_pending", "_drop", "_skip_blank")
+    __slots__ = ("usage", "relayed_bytes", "_pending", "_drop", "_skip_blank", "_compact")
 
     def __init__(self, *, drop_usage_chunk: bool = False) -> None:
         self.usage = Usage()
@@ -30,6 +32,7 @@ class SSETracker:
         self._pending = b""
         self._drop = drop_usage_chunk
         self._skip_blank = False  # the blank line ending a dropped event is next
+        self._compact: bool | None = None  # does this stream write `"usage":` unspaced?
 
     def feed(self, chunk: bytes) -> bytes:
         """Take an upstream chunk; return the bytes to send to the client now."""
@@ -48,7 +51,9 @@ class SSETracker:
             complete, self._pending = data, b""
         else:
             complete, self._pending = data[:cut], data[cut:]
-        if _USAGE_KEY in complete or self._skip_blank:
+        if self._skip_blank or (
+            _COMPACT_USAGE in complete if self._compact else _USAGE_KEY in complete
+        ):
             complete = self._scan(complete)
         out = complete if self._drop else chunk
         self.relayed_bytes += len(out)
@@ -67,8 +72,11 @@ class SSETracker:
     def _scan(self, block: bytes) -> bytes:
         """Collect usage from `block` (complete lines); return it minus a dropped event.
 
-        Only lines holding a usage *object* are looked at, found by one regex
-        search: OpenAI puts `"usage":null` on every chunk of a stream with usage.
+        Only lines holding a usage *object* are looked at: OpenAI puts `"usage":null`
+        on every chunk of a stream with usage. A stream whose first usage key is
+        written compactly (`"usage":null`, `"usage":{`: OpenAI, Anthropic) is searched
+        with `bytes.find`, since a JSON encoder keeps one style for a whole stream;
+        any other gets a regex that allows whitespace around the colon.
         """
         out = block
         if self._skip_blank:
@@ -77,18 +85,33 @@ class SSETracker:
                 out = out[2:]
             elif out.startswith(b"\n"):
                 out = out[1:]
+        compact = self._compact
+        if compact is None:
+            key = out.find(_USAGE_KEY)
+            if key < 0:
+                return out
+            compact = self._compact = out.startswith((b":null", b":{"), key + 7)
         pos = 0
         while True:
-            found = _USAGE_OBJECT.search(out, pos)
-            if found is None:
-                return out
-            start = out.rfind(b"\n", 0, found.start()) + 1
-            end = out.find(b"\n", found.end())
+            if compact:
+                at = out.find(_COMPACT_USAGE, pos)
+                if at < 0:
+                    return out
+                key_end = at + 7
+            else:
+                found = _USAGE_OBJECT.search(out, pos)
+                if found is None:
+                    return out
+                at, key_end = found.start(), found.end()
+            start = out.rfind(b"\n", 0, at) + 1
+            end = out.find(b"\n", key_end)
             end = len(out) if end < 0 else end + 1
             line = out[start:end]
             if line.startswith(b"data:"):
-                self.usage.merge(counts_after(line, found.start() - start))
-                if self._drop and _NO_CHOICES.search(line):
+                self.usage.merge(counts_after(line, at - start))
+                if self._drop and (
+                    _COMPACT_NO_CHOICES in line if compact else _NO_CHOICES.search(line)
+                ):
                     # Drop the event: its data line and the blank line that ends it.
                     if out.startswith(b"\r\n", end):
                         end += 2
