@@ -412,40 +412,32 @@ def main(argv: list[str] | None = None) -> Path:
     return out
 
 
-def _count_instructions(out: Path, kind: str, upstream_choice: str) -> dict[str, int]:
+def _count_instructions(out: Path, kind: str, upstream_choice: str) -> dict[tuple[str, str], int]:
+    """Instructions per request: {(mode, target): count} for JSON and streaming chat."""
+    counts: dict[tuple[str, str], int] = {}
     with ps.Processes(out / "logs-callgrind") as procs:
         work = out / "callgrind-upstream"
         _, json_url, sse_url = start_upstream(
             upstream_choice, procs, work, "1" if ps.cpu_count() >= 2 else None
         )
         config = gateway_config(work / "gateway.yaml", json_url, sse_url)
-        gw_port, bare_port = ps.free_port(), ps.free_port()
-        gw_env = {
-            "PROXY_CONFIG": str(config),
-            "PROXY_HOST": "127.0.0.1",
-            "PROXY_PORT": str(gw_port),
-        }
-        counts = {
-            "gateway": instructions_per_request(
-                "gateway", [ps.TENANT_PROXY, "serve", "--dev"], gw_env, gw_port, out, JSON_BODY
-            ),
-            "bare": instructions_per_request(
-                "bare",
-                [
-                    ps.PYTHON,
-                    "-m",
-                    "bench.bare_relay",
-                    "--port",
-                    str(bare_port),
-                    "--upstream",
-                    json_url,
-                ],
-                {},
-                bare_port,
-                out,
-                JSON_BODY,
-            ),
-        }
+        for mode, body, upstream in (
+            ("json", JSON_BODY, json_url),
+            ("stream", STREAM_BODY, sse_url),
+        ):
+            gw_port, bare_port = ps.free_port(), ps.free_port()
+            gw_env = {
+                "PROXY_CONFIG": str(config),
+                "PROXY_HOST": "127.0.0.1",
+                "PROXY_PORT": str(gw_port),
+            }
+            counts[mode, "gateway"] = instructions_per_request(
+                f"gateway-{mode}", [ps.TENANT_PROXY, "serve", "--dev"], gw_env, gw_port, out, body
+            )
+            bare_cmd = [ps.PYTHON, "-m", "bench.bare_relay", "--port", str(bare_port)]
+            counts[mode, "bare"] = instructions_per_request(
+                f"bare-{mode}", [*bare_cmd, "--upstream", upstream], {}, bare_port, out, body
+            )
     return counts
 
 
@@ -455,7 +447,7 @@ def render(
     kind: str,
     pinned: bool,
     args: argparse.Namespace,
-    instructions: dict[str, int] | None,
+    instructions: dict[tuple[str, str], int] | None,
 ) -> str:
     def med(key: tuple[str, int, str], attr: str) -> float:
         return statistics.median(getattr(s, attr) for s in results[key])
@@ -508,16 +500,18 @@ def render(
             f"- {key[0]} c{key[1]} {key[2]}: " + ", ".join(f"{s.rps:.0f}" for s in samples)
         )
     if instructions:
-        ratio = instructions["gateway"] / instructions["bare"]
         lines += [
             "",
-            "## CPU instructions per request (callgrind, JSON, sequential)",
+            "## CPU instructions per request (callgrind, sequential)",
             "",
-            f"- gateway: {instructions['gateway']:,}",
-            f"- bare relay: {instructions['bare']:,}",
-            f"- gateway ÷ bare: {ratio:.3f} "
-            f"(throughput bound ≈ {1 / ratio:.2f} of the bare relay's)",
+            "| mode | gateway | bare relay | gateway ÷ bare | bare ÷ gateway |",
+            "|---|---|---|---|---|",
         ]
+        for mode in ("json", "stream"):
+            gw_n, bare_n = instructions[mode, "gateway"], instructions[mode, "bare"]
+            lines.append(
+                f"| {mode} | {gw_n:,} | {bare_n:,} | {gw_n / bare_n:.3f} | {bare_n / gw_n:.2f} |"
+            )
     lines += [
         "",
         textwrap.dedent("""\

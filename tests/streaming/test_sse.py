@@ -104,8 +104,7 @@ def test_a_stream_with_spaces_after_colons_is_read_and_dropped_too(cuts):
 
 def test_a_usage_object_holding_a_brace_in_a_string_still_counts():
     stream = (
-        b'data: {"type":"message_delta","usage":{"output_tokens":9,"note":"}{"},'
-        b'"delta":{}}\n\n'
+        b'data: {"type":"message_delta","usage":{"output_tokens":9,"note":"}{"},"delta":{}}\n\n'
     )
     out, tracker = _run(stream, [], drop=False)
     assert out == stream and tracker.usage.output_tokens == 9
