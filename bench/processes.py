@@ -83,6 +83,24 @@ def start_redis(procs: Processes, port: int, cpus: str | None = None) -> None:
     procs.start("redis", [*cmd, "--appendonly", "no"], cpus=cpus)
 
 
+def start_config_api(
+    procs: Processes,
+    port: int,
+    tenants: int,
+    upstream: str,
+    stream_upstream: str | None = None,
+    cpus: str | None = None,
+) -> str:
+    """bench.mock_config_api on loopback, ready; returns its base URL."""
+    cmd = [PYTHON, "-m", "bench.mock_config_api", "--port", str(port)]
+    cmd += ["--tenants", str(tenants), "--upstream", upstream]
+    if stream_upstream is not None:
+        cmd += ["--stream-upstream", stream_upstream]
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/stats", procs.start("config-api", cmd, cpus=cpus))
+    return url
+
+
 def stop(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
     if proc.poll() is not None:
         return

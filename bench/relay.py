@@ -231,27 +231,10 @@ def start_gateway_mt(
 
     redis_port, api_port, port = ps.free_port(), ps.free_port(), ps.free_port()
     ps.start_redis(procs, redis_port, load_cpus)
-    api = procs.start(
-        "config-api",
-        [
-            ps.PYTHON,
-            "-m",
-            "bench.mock_config_api",
-            "--port",
-            str(api_port),
-            "--tenants",
-            "100",
-            "--upstream",
-            json_url,
-            "--stream-upstream",
-            sse_url,
-        ],
-        cpus=load_cpus,
-    )
-    ps.wait_http(f"http://127.0.0.1:{api_port}/stats", api)
+    config_api = ps.start_config_api(procs, api_port, 100, json_url, sse_url, load_cpus)
     env = {
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "CONFIG_API_URL": f"http://127.0.0.1:{api_port}",
+        "CONFIG_API_URL": config_api,
         "AUTH_JWT_SECRET": MT_SECRET,
         "PROXY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
         "UPSTREAM_ALLOW_PRIVATE": "1",

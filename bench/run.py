@@ -225,22 +225,7 @@ def main(argv: list[str] | None = None) -> Path:
                     "bench.run --mode multi needs redis-server (apt-get install -y redis-server)"
                 )
             ps.start_redis(procs, redis_port)
-            config_api = f"http://127.0.0.1:{ps.free_port()}"
-            api = procs.start(
-                "config-api",
-                [
-                    ps.PYTHON,
-                    "-m",
-                    "bench.mock_config_api",
-                    "--port",
-                    config_api.rsplit(":", 1)[1],
-                    "--tenants",
-                    str(args.tenants),
-                    "--upstream",
-                    upstream,
-                ],
-            )
-            ps.wait_http(config_api + "/stats", api)
+            config_api = ps.start_config_api(procs, ps.free_port(), args.tenants, upstream)
             gateway_env |= {
                 "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                 "CONFIG_API_URL": config_api,
