@@ -27,7 +27,7 @@ from proxy.cache.redis_client import RedisCheck, redis_ctx
 from proxy.ids import IdGenerator
 from proxy.keyring import KeyRing
 from proxy.lifecycle import Lifecycle
-from proxy.serving import release_stop_signals
+from proxy.serving import release_stop_signals, tune_gc
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
@@ -101,6 +101,10 @@ class DrainingRunner(web.AppRunner):
         super().__init__(app, **kwargs)
         self._drain_s = drain_s
         self._grace_s = grace_s
+
+    async def setup(self) -> None:
+        await super().setup()  # runs the app's startup: pools, caches, config
+        tune_gc()
 
     async def cleanup(self) -> None:
         for site in list(self.sites):

@@ -1,0 +1,43 @@
+"""The serving runner (gunicorn's and `serve --dev`'s) as a worker runs it."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from proxy.app import build_runner, create_app
+from proxy.serving import GC_GEN0_THRESHOLD
+from proxy.settings import Settings
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "proxy.yaml"
+
+
+async def test_a_started_worker_freezes_its_startup_objects_and_collects_in_larger_steps():
+    threshold = gc.get_threshold()
+    settings = Settings.from_env({"PROXY_CONFIG": str(EXAMPLE), "PROXY_REQUEST_LOG": "0"})
+    runner = build_runner(await create_app(settings), settings)
+    try:
+        await runner.setup()
+        # Modules, config and metrics no longer take part in every full collection,
+        # and in-flight requests alone no longer trigger collections.
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, *threshold[1:])
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{port}/v1/chat/completions",
+                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            ) as resp,
+        ):
+            assert resp.status == 200
+            assert (await resp.json())["object"] == "chat.completion"
+    finally:
+        await runner.cleanup()
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
