@@ -78,7 +78,14 @@ TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
 
 
 def transport_error(exc: BaseException, url: URL, *, started: bool) -> ProxyError:
-    """The typed error for a transport failure; `started`: the answer had begun."""
+    """The typed error for a transport failure; `started`: the answer had begun.
+
+    Drops `exc`'s traceback: aiohttp's connection errors can sit in reference cycles
+    with their own frames, and through the traceback the cycle would keep the
+    request's frames (body, usage record) alive until a cycle collection, which
+    serving workers run rarely (proxy.serving.tune_gc).
+    """
+    exc.__traceback__ = None
     if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts subclass it
         if started:
             return UpstreamTimeout("The upstream stopped sending within the route's timeout.")
