@@ -51,6 +51,19 @@ class ClientGoneError(ProxyError):
     status, error_type, code = 499, "invalid_request_error", "client_disconnected"
 
 
+class _CoalescingStreamResponse(web.StreamResponse):
+    """A stream whose headers leave with its first body bytes, in one write.
+
+    aiohttp's `Response` buffers its headers this way; a `StreamResponse` sends them
+    at `prepare()` unless this (private) switch is off. The relay writes an empty
+    chunk to send them at once when no body has arrived yet, and hands the last
+    chunk to `write_eof`, so a stream that arrives whole leaves in one write, not
+    three. Should aiohttp drop the switch, headers simply go out at `prepare()`.
+    """
+
+    _send_headers_immediately = False
+
+
 class _Exchange:
     """What the proxy learns about one request as it goes."""
 
@@ -237,20 +250,25 @@ class ProxyHandler:
     ) -> web.StreamResponse:
         stop_wall = time.time()  # streaming: "stop" is when the upstream's headers arrived
         ex.record.status = upstream.status
-        response = web.StreamResponse(status=upstream.status)
+        response = _CoalescingStreamResponse(status=upstream.status)
         copy_response_headers(upstream.headers, response.headers)
         self._stamp(response, ex, start_wall, stop_wall)
         tracker = SSETracker(drop_usage_chunk=drop_usage_chunk)
         failure: ProxyError | None = None
+        content = upstream.content
+        last = b""  # what goes out with the end of the response, in its write
         try:
             await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
+            if not content.total_bytes:
+                await response.write(b"")  # no body yet: the client gets the headers now
+            while chunk := await content.readany():
                 out = tracker.feed(chunk)
+                if content.at_eof():
+                    last = out
+                    break
                 if out:
                     await response.write(out)
-            tail = tracker.finish()
-            if tail:
-                await response.write(tail)
+            last += tracker.finish()
         except TRANSPORT_ERRORS as e:
             failure = transport_error(e, upstream.url, started=True)
         except ConnectionError:
@@ -262,11 +280,11 @@ class ProxyHandler:
         if failure is not None:
             ex.record.error = failure.code
             self._metrics.upstream_error(getattr(failure, "kind", "other"))
-            try:
-                await response.write(failure.sse_event())
-            except ConnectionError:
-                raise ClientGoneError("The client disconnected mid-stream.") from None
-        await response.write_eof()
+            last = failure.sse_event()
+        try:
+            await response.write_eof(last)
+        except ConnectionError:
+            raise ClientGoneError("The client disconnected mid-stream.") from None
         return response
 
     async def _serve_mock(
@@ -284,7 +302,7 @@ class ProxyHandler:
             _take_usage(ex.record, reply.usage)
         response: web.StreamResponse
         if reply.events:
-            response = web.StreamResponse(status=reply.status)
+            response = _CoalescingStreamResponse(status=reply.status)
         else:
             response = web.Response(body=reply.body, status=reply.status)
         response.headers["Content-Type"] = reply.content_type
@@ -293,8 +311,7 @@ class ProxyHandler:
             return response
         try:
             await response.prepare(request)
-            await response.write(b"".join(reply.events))
-            await response.write_eof()
+            await response.write_eof(b"".join(reply.events))
         except ConnectionError:
             raise ClientGoneError("The client disconnected mid-stream.") from None
         return response

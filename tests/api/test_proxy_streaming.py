@@ -59,6 +59,30 @@ async def test_first_chunk_reaches_the_client_before_the_upstream_sends_the_seco
     assert await resp.content.read() == sse(CHUNK2) + b"data: [DONE]\n\n"
 
 
+async def test_headers_reach_the_client_while_the_first_chunk_is_still_coming(make_proxy, upstream):
+    client_has_headers = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)  # headers now; the first token takes a while
+        await asyncio.wait_for(client_has_headers.wait(), 5)  # deadlocks if headers are held
+        await resp.write(sse(CHUNK1) + b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    upstream.handler = answer
+    client = await make_proxy({"models": [openai_route(upstream.url)]})
+    resp = await client.post(
+        CHAT,
+        json={"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}},
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "text/event-stream"
+    assert resp.headers["x-request-id"]
+    client_has_headers.set()
+    assert await resp.content.read() == sse(CHUNK1) + b"data: [DONE]\n\n"
+
+
 async def test_usage_is_requested_for_chat_streams_and_the_extra_chunk_removed(
     make_proxy, upstream, sink
 ):
