@@ -266,8 +266,7 @@ class ProxyHandler:
                 if content.at_eof():
                     last = out
                     break
-                if out:
-                    await response.write(out)
+                await response.write(out)  # even b"": the headers must not wait for a line end
             last += tracker.finish()
         except TRANSPORT_ERRORS as e:
             failure = transport_error(e, upstream.url, started=True)

@@ -262,6 +262,27 @@ async def test_a_client_disconnect_closes_the_upstream_connection_within_a_secon
     assert (record.status, record.error) == (499, "client_disconnected")
 
 
+async def test_headers_are_not_held_back_by_a_partial_first_line(make_proxy):
+    """The proxy added include_usage, so it only releases whole lines; the headers go anyway."""
+    client_has_headers = asyncio.Event()
+    line = b"data: " + CHUNK1 + b"\n\n"
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD + _chunk(line[:20]))  # headers and half a line, together
+        await writer.drain()
+        await asyncio.wait_for(client_has_headers.wait(), 5)  # deadlocks if headers wait
+        writer.write(_chunk(line[20:]) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        await writer.drain()
+
+    async with raw_upstream(script) as url:
+        client = await make_proxy({"models": [openai_route(url)]})
+        resp = await client.post(CHAT, json={"model": "gpt-4o-mini", "stream": True})
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "text/event-stream"
+        client_has_headers.set()
+        assert await resp.content.read() == line + b"data: [DONE]\n\n"
+
+
 async def test_an_upstream_that_drops_mid_stream_gets_an_error_event(make_proxy, sink):
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(SSE_HEAD + _chunk(sse(CHUNK1)))
