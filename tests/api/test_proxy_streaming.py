@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import orjson
-from aiohttp import web
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient
 
 from tests.conftest import openai_route
 from tests.helpers import sse
@@ -31,6 +32,17 @@ async def _stream(request: web.Request, *parts: bytes) -> web.StreamResponse:
     return resp
 
 
+async def _open_stream(client: TestClient) -> ClientResponse:
+    """A chat stream whose client asked for usage (so the proxy passes lines as they come)."""
+    resp = await client.post(
+        CHAT,
+        json={"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}},
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "text/event-stream"
+    return resp
+
+
 async def test_first_chunk_reaches_the_client_before_the_upstream_sends_the_second(
     make_proxy, upstream
 ):
@@ -46,13 +58,7 @@ async def test_first_chunk_reaches_the_client_before_the_upstream_sends_the_seco
         return resp
 
     upstream.handler = answer
-    client = await make_proxy({"models": [openai_route(upstream.url)]})
-    resp = await client.post(
-        CHAT,
-        json={"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}},
-    )
-    assert resp.status == 200
-    assert resp.headers["Content-Type"] == "text/event-stream"
+    resp = await _open_stream(await make_proxy({"models": [openai_route(upstream.url)]}))
     first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5)
     assert first == sse(CHUNK1)
     client_has_first.set()
@@ -71,13 +77,7 @@ async def test_headers_reach_the_client_while_the_first_chunk_is_still_coming(ma
         return resp
 
     upstream.handler = answer
-    client = await make_proxy({"models": [openai_route(upstream.url)]})
-    resp = await client.post(
-        CHAT,
-        json={"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}},
-    )
-    assert resp.status == 200
-    assert resp.headers["Content-Type"] == "text/event-stream"
+    resp = await _open_stream(await make_proxy({"models": [openai_route(upstream.url)]}))
     assert resp.headers["x-request-id"]
     client_has_headers.set()
     assert await resp.content.read() == sse(CHUNK1) + b"data: [DONE]\n\n"
