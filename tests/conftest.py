@@ -71,7 +71,8 @@ def openai_route(url: str, model: str = "gpt-4o-mini", **extra: Any) -> dict[str
 
 JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 ENCRYPTION_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 test bytes
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+# TEST_REDIS_URL lets parallel checkouts test against separate databases.
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _service_missing(reason: str) -> None:
