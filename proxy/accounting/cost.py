@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from proxy.tenancy.config import Route
+from proxy.route import Route
 
 PRICES_AS_OF = "2025-08"
 _K = TypeVar("_K")

@@ -26,11 +26,11 @@ from proxy.errors import MethodNotAllowedError, ProxyError, RequestTooLargeError
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.redaction import redact
+from proxy.route import Route
 from proxy.streaming.sse import SSETracker
 from proxy.streaming.usage import Usage, usage_from_body
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator
-from proxy.tenancy.config import Route
 from proxy.tenancy.source import TenantSource
 from proxy.upstream.body import RequestBody, inspect_body, upstream_body
 from proxy.upstream.forward import TRANSPORT_ERRORS, Timeouts, UpstreamURLs, transport_error

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from proxy.errors import ModelNotAllowedError, ModelNotFoundError
+from proxy.route import DEFAULT_TIMEOUT_S, Route
 
 PROVIDERS = ("openai", "anthropic", "mock")
-DEFAULT_TIMEOUT_S = 600.0
 
 
 class ConfigError(ValueError):
@@ -28,29 +28,6 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Route:
-    """Where one model's requests go and how they are priced.
-
-    Compared and hashed by identity: routes key per-route memos on the hot path.
-    """
-
-    provider: str
-    api_base: str  # normalised: no trailing "/" and no trailing "/v1"
-    model_name: str | None = None  # None for the `default` route
-    api_key: str | None = field(default=None, repr=False)
-    upstream_model: str | None = None
-    input_cost_per_mtok: float | None = None
-    output_cost_per_mtok: float | None = None
-    cached_input_cost_per_mtok: float | None = None
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    mock_latency_ms: float = 0.0
-
-    @property
-    def is_mock(self) -> bool:
-        return self.provider == "mock"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from proxy.errors import InvalidJSONError, InvalidRequestError
-from proxy.tenancy.config import Route
+from proxy.route import Route
 
 _MULTIPART_MODEL = re.compile(
     rb'content-disposition:[^\r\n]*name="model"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,256})\r\n',

@@ -14,7 +14,7 @@ from functools import lru_cache
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.errors import MissingUpstreamKeyError
-from proxy.tenancy.config import Route
+from proxy.route import Route
 
 HOP_BY_HOP = frozenset(
     {

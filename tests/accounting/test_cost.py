@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.accounting.cost import PriceBook
-from proxy.tenancy.config import Route
+from proxy.route import Route
 
 
 def test_route_prices_win_and_cached_tokens_use_their_price():

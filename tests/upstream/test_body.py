@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from proxy.errors import InvalidJSONError, InvalidRequestError
-from proxy.tenancy.config import Route
+from proxy.route import Route
 from proxy.upstream.body import inspect_body, upstream_body
 
 ROUTE = Route(provider="openai", api_base="http://x", model_name="m")
