@@ -16,6 +16,7 @@ from proxy.api.errors import error_response, internal_error_response
 from proxy.api.paths import check_user_id
 from proxy.cache.redis_client import RedisUnavailable
 from proxy.errors import (
+    AdminUnavailableError,
     AuthenticationError,
     MethodNotAllowedError,
     MissingCredentialsError,
@@ -24,10 +25,6 @@ from proxy.errors import (
 )
 
 ADMIN_DIGEST = web.AppKey("admin_digest", bytes)
-
-
-class AdminUnavailableError(ProxyError):
-    status, error_type, code = 503, "service_unavailable", "cache_unavailable"
 
 
 def create_admin_app(admin_key: str) -> web.Application:

@@ -22,9 +22,8 @@ def error_response(error: ProxyError, request_id: str | None) -> web.Response:
     response = web.Response(body=error.body(), status=error.status, content_type="application/json")
     if request_id:
         response.headers["x-request-id"] = request_id
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(int(retry_after))
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(int(error.retry_after))
     return response
 
 

@@ -22,7 +22,12 @@ from proxy.accounting.records import UsageRecord, UsageSink
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path, split_user_path
-from proxy.errors import MethodNotAllowedError, ProxyError, RequestTooLargeError
+from proxy.errors import (
+    ClientGoneError,
+    MethodNotAllowedError,
+    ProxyError,
+    RequestTooLargeError,
+)
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.redaction import redact
@@ -43,12 +48,6 @@ _LARGE_BODY = 1 << 20
 PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_LABEL = "(default)"
 _NO_MODEL_LABEL = "(none)"
-
-
-class ClientGoneError(ProxyError):
-    """The client disconnected; nobody will read this response."""
-
-    status, error_type, code = 499, "invalid_request_error", "client_disconnected"
 
 
 class _CoalescingStreamResponse(web.StreamResponse):
@@ -123,9 +122,8 @@ class ProxyHandler:
             return await self._serve(request, ex)
         except ProxyError as e:
             record.status, record.error = e.status, e.code
-            kind = getattr(e, "kind", None)
-            if kind is not None:
-                metrics.upstream_error(kind)
+            if e.kind is not None:
+                metrics.upstream_error(e.kind)
             return error_response(e, request_id)
         except asyncio.CancelledError:
             record.status, record.error = 499, "client_disconnected"
@@ -278,7 +276,7 @@ class ProxyHandler:
                 _take_usage(ex.record, tracker.usage)
         if failure is not None:
             ex.record.error = failure.code
-            self._metrics.upstream_error(getattr(failure, "kind", "other"))
+            self._metrics.upstream_error(failure.kind or "other")
             last = failure.sse_event()
         try:
             await response.write_eof(last)

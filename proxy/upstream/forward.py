@@ -11,22 +11,15 @@ import logging
 import aiohttp
 from yarl import URL
 
-from proxy.errors import ProxyError, UpstreamTimeoutError, UpstreamUnreachableError
-from proxy.upstream.guard import ForbiddenDestination
+from proxy.errors import (
+    ProxyError,
+    UpstreamConnectError,
+    UpstreamDisconnectError,
+    UpstreamTimeoutError,
+)
+from proxy.upstream.guard import forbidden_destination
 
 log = logging.getLogger("proxy.upstream")
-
-
-class UpstreamTimeout(UpstreamTimeoutError):
-    kind = "timeout"
-
-
-class UpstreamConnectError(UpstreamUnreachableError):
-    kind = "connect"
-
-
-class UpstreamDisconnectError(UpstreamUnreachableError):
-    kind = "disconnect"
 
 
 class Timeouts:
@@ -67,7 +60,7 @@ class UpstreamURLs:
             if url.raw_user is not None or url.raw_password is not None:
                 # `user@host` disguises where a request goes (and aiohttp would send the
                 # credentials): never a legitimate provider URL.
-                raise ForbiddenDestination()
+                raise forbidden_destination()
             if len(self._cache) >= self._size:
                 self._cache.clear()
             self._cache[key] = url
@@ -88,8 +81,8 @@ def transport_error(exc: BaseException, url: URL, *, started: bool) -> ProxyErro
     exc.__traceback__ = None
     if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts subclass it
         if started:
-            return UpstreamTimeout("The upstream stopped sending within the route's timeout.")
-        return UpstreamTimeout("The upstream did not answer within the route's timeout.")
+            return UpstreamTimeoutError("The upstream stopped sending within the route's timeout.")
+        return UpstreamTimeoutError("The upstream did not answer within the route's timeout.")
     if isinstance(exc, aiohttp.ClientConnectorError):
         log.warning(
             "upstream connect failed", extra={"host": url.host, "error": type(exc).__name__}

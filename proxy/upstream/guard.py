@@ -36,11 +36,9 @@ _ALWAYS = (
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class ForbiddenDestination(UpstreamForbiddenError):
-    kind = "forbidden"
-
-    def __init__(self) -> None:
-        super().__init__("The upstream destination is not allowed.")
+def forbidden_destination() -> UpstreamForbiddenError:
+    """The error for a refused destination: it names no host or address."""
+    return UpstreamForbiddenError("The upstream destination is not allowed.")
 
 
 class DestinationPolicy:
@@ -83,7 +81,7 @@ class DestinationPolicy:
         log.warning(
             "upstream destination refused", extra={"host": host, "address": address, "why": why}
         )
-        raise ForbiddenDestination()
+        raise forbidden_destination()
 
 
 def _embedded_ipv4(ip: IPAddress) -> Sequence[ipaddress.IPv4Address]:
