@@ -3,7 +3,9 @@
 `ProxyError`s render as SPEC's OpenAI-shaped JSON with their status. Anything
 else is logged with its traceback and request id and becomes a 500
 `internal_error` that reveals nothing. The /v1 handler calls these itself (a
-middleware would cost every request a frame), and so does the JSON 404.
+middleware would cost every request a frame), and so does the JSON 404; the
+operator endpoints (/readyz, /metrics) are wrapped in `json_errors`, and /admin
+has its own middleware.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from proxy import keys
 from proxy.errors import InternalError, NotFoundError, ProxyError
@@ -33,8 +36,29 @@ def internal_error_response(request: web.Request, request_id: str) -> web.Respon
     return error_response(InternalError(f"Internal error (request id {request_id})."), request_id)
 
 
+def json_errors(handler: Handler) -> Handler:
+    """`handler`, whose exceptions answer JSON in the OpenAI shape, never aiohttp's
+    plain-text 500."""
+
+    async def answer_json(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except ProxyError as e:
+            return error_response(e, _request_id(request))
+        except Exception:
+            return internal_error_response(request, _request_id(request))
+
+    return answer_json
+
+
+def _request_id(request: web.Request) -> str:
+    return request.app[keys.IDS].request_id(request.headers.get("X-Request-ID"))
+
+
 async def not_found(request: web.Request) -> web.Response:
-    request_id = request.app[keys.IDS].request_id(request.headers.get("X-Request-ID"))
+    request_id = _request_id(request)
     message = "Unknown path."
     if request.path.startswith("/v1/") and request.app[keys.SETTINGS].is_multi_tenant:
         message = "Unknown path: in multi-tenant mode, call /users/{user_id}/v1/..."

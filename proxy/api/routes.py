@@ -8,7 +8,7 @@ from proxy import keys
 from proxy.admin.app import create_admin_app
 from proxy.api import health
 from proxy.api.cors import CORSPolicy
-from proxy.api.errors import not_found
+from proxy.api.errors import json_errors, not_found
 from proxy.settings import Settings
 
 
@@ -19,8 +19,8 @@ async def proxy(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application, settings: Settings) -> None:
     router = app.router
     router.add_get("/healthz", health.healthz)
-    router.add_get("/readyz", health.readyz)
-    router.add_get("/metrics", health.metrics)
+    router.add_get("/readyz", json_errors(health.readyz))
+    router.add_get("/metrics", json_errors(health.metrics))
     if settings.admin_key and settings.is_multi_tenant:
         app.add_subapp("/admin/", create_admin_app(settings.admin_key))
     cors = CORSPolicy(settings.cors_allowed_origins) if settings.cors_allowed_origins else None

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from proxy import keys
+from proxy.app import create_app
+from proxy.settings import Settings
 from tests.conftest import bearer
 
 
@@ -35,3 +42,25 @@ async def test_without_an_admin_key_the_admin_api_does_not_exist(make_mt_proxy):
         "/admin/cache/users/u1", headers={"Authorization": "Bearer admin-key-for-tests"}
     )
     assert resp.status == 404
+
+
+async def test_an_exception_in_an_admin_handler_answers_json(aiohttp_client, mt_env, caplog):
+    class ExplodingResolver:
+        async def invalidate(self, user_id: str) -> None:
+            raise RuntimeError("invalidate exploded")
+
+    async def install(app: web.Application) -> AsyncIterator[None]:
+        app[keys.TENANT_RESOLVER] = ExplodingResolver()
+        yield
+
+    app = await create_app(Settings.from_env(mt_env))
+    app.cleanup_ctx.append(install)  # after the multi-tenant context set the real one
+    client = await aiohttp_client(app)
+    resp = await client.delete(
+        "/admin/cache/users/u1", headers={"Authorization": "Bearer admin-key-for-tests"}
+    )
+    assert resp.status == 500
+    assert resp.headers["Content-Type"].startswith("application/json")
+    error = (await resp.json())["error"]
+    assert (error["type"], error["code"]) == ("server_error", "internal_error")
+    assert "invalidate exploded" in caplog.text

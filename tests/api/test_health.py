@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from proxy import keys
+from proxy.app import create_app
+from proxy.settings import Settings
+from proxy.telemetry.metrics import Metrics
 from tests.conftest import openai_route
 from tests.helpers import free_port
+
+MOCK = {"default": {"provider": "mock"}}
 
 
 async def test_health_and_readiness(make_proxy):
@@ -38,3 +44,39 @@ async def test_metrics_count_requests_overhead_upstream_time_and_errors(make_pro
     assert "tenant_proxy_upstream_seconds_count 4.0" in text  # the dead route never got an answer
     assert 'tenant_proxy_overhead_seconds_bucket{le="+Inf"} 5.0' in text
     assert "tenant_proxy_in_flight_requests 0.0" in text
+
+
+async def _assert_json_500(resp) -> None:
+    assert resp.status == 500
+    assert resp.headers["Content-Type"].startswith("application/json")
+    error = (await resp.json())["error"]
+    assert (error["type"], error["code"]) == ("server_error", "internal_error")
+    assert error["message"] == f"Internal error (request id {resp.headers['x-request-id']})."
+
+
+async def test_an_exception_in_readyz_answers_json(aiohttp_client, write_config, caplog):
+    class BrokenCheck:
+        @property
+        def name(self) -> str:
+            raise RuntimeError("check exploded")
+
+        async def check(self) -> str | None:
+            return None
+
+    app = await create_app(Settings.from_env({"PROXY_CONFIG": write_config(MOCK)}))
+    app[keys.READINESS] = [BrokenCheck()]
+    client = await aiohttp_client(app)
+    await _assert_json_500(await client.get("/readyz"))
+    assert "check exploded" in caplog.text
+
+
+async def test_an_exception_in_metrics_answers_json(aiohttp_client, write_config, caplog):
+    class BrokenMetrics(Metrics):
+        def render(self) -> tuple[bytes, str]:
+            raise RuntimeError("render exploded")
+
+    app = await create_app(Settings.from_env({"PROXY_CONFIG": write_config(MOCK)}))
+    app[keys.METRICS] = BrokenMetrics()
+    client = await aiohttp_client(app)
+    await _assert_json_500(await client.get("/metrics"))
+    assert "render exploded" in caplog.text
