@@ -20,7 +20,7 @@ import socket
 
 from aiohttp import web
 
-from proxy.upstream.body import RequestBody
+from proxy.body import RequestBody
 from proxy.upstream.mock import MockProvider
 
 PATHS = (

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from bench import processes as ps
-from proxy.upstream.body import RequestBody
+from proxy.body import RequestBody
 from proxy.upstream.mock import MockProvider
 
 RESULTS = Path(__file__).with_name("results")

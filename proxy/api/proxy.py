@@ -22,6 +22,7 @@ from proxy.accounting.records import UsageRecord, UsageSink
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path, split_user_path
+from proxy.body import RequestBody, inspect_body
 from proxy.errors import (
     ClientGoneError,
     MethodNotAllowedError,
@@ -37,7 +38,7 @@ from proxy.streaming.usage import Usage, usage_from_body
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator
 from proxy.tenancy.source import TenantSource
-from proxy.upstream.body import RequestBody, inspect_body, upstream_body
+from proxy.upstream.body import upstream_body
 from proxy.upstream.forward import TRANSPORT_ERRORS, Timeouts, UpstreamURLs, transport_error
 from proxy.upstream.headers import copy_response_headers, upstream_headers
 from proxy.upstream.mock import MockProvider

@@ -1,4 +1,4 @@
-"""What the proxy needs from a request body, and the few edits it may make.
+"""The body sent upstream: the client's bytes, unless an edit is needed.
 
 The body is forwarded as the bytes received unless the model name must be
 rewritten or `stream_options.include_usage` added; the second is spliced into
@@ -7,57 +7,12 @@ the bytes when the client sent no `stream_options` at all.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Any
-
 import orjson
 
-from proxy.errors import InvalidJSONError, InvalidRequestError
+from proxy.body import RequestBody
 from proxy.route import Route
 
-_MULTIPART_MODEL = re.compile(
-    rb'content-disposition:[^\r\n]*name="model"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,256})\r\n',
-    re.IGNORECASE,
-)
 _USAGE_OPTION = b'"stream_options":{"include_usage":true},'
-
-
-@dataclass(slots=True)
-class RequestBody:
-    raw: bytes
-    doc: dict[str, Any] | None = None  # the parsed JSON object, for JSON bodies
-    model: str | None = None
-    stream: bool = False
-
-    @property
-    def asks_usage(self) -> bool:
-        """Did the client itself ask for the usage chunk of an OpenAI chat stream?"""
-        if self.doc is None:
-            return False
-        options = self.doc.get("stream_options")
-        return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def inspect_body(raw: bytes, content_type: str) -> RequestBody:
-    if not raw:
-        return RequestBody(raw)
-    if content_type.startswith("multipart/"):
-        match = _MULTIPART_MODEL.search(raw, 0, 65536)
-        model = match.group(1).decode("utf-8", "replace").strip() if match else None
-        return RequestBody(raw, model=model or None)
-    if "json" not in content_type and raw.lstrip()[:1] not in (b"{", b"["):
-        return RequestBody(raw)  # opaque upload: forwarded, never parsed
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise InvalidJSONError(f"The request body is not valid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise InvalidJSONError("The request body must be a JSON object.")
-    model = doc.get("model")
-    if model is not None and not isinstance(model, str):
-        raise InvalidRequestError("'model' must be a string.", param="model")
-    return RequestBody(raw, doc, model, doc.get("stream") is True)
 
 
 def upstream_body(body: RequestBody, route: Route, *, add_usage: bool) -> bytes:

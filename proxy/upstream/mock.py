@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
+from proxy.body import RequestBody
 from proxy.streaming.usage import Usage
-from proxy.upstream.body import RequestBody
 
 REPLY_TEXT = "This is a mock response from tenant-proxy."
 EMBEDDING_DIMENSIONS = 8

@@ -7,7 +7,7 @@ from aiohttp import web
 from anthropic import AsyncAnthropic
 from openai import AsyncOpenAI
 
-from proxy.upstream.body import inspect_body
+from proxy.body import inspect_body
 from proxy.upstream.mock import MockProvider
 
 
