@@ -21,7 +21,7 @@ import socket
 from aiohttp import web
 
 from proxy.body import RequestBody
-from proxy.upstream.mock import MockProvider
+from proxy.providers.mock import MockProvider
 
 PATHS = (
     "/v1/chat/completions",

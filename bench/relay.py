@@ -28,7 +28,7 @@ import yaml
 
 from bench import processes as ps
 from proxy.body import RequestBody
-from proxy.upstream.mock import MockProvider
+from proxy.providers.mock import MockProvider
 
 RESULTS = Path(__file__).with_name("results")
 PINNED = "Gateway and relay pinned to CPU 0, upstream and wrk to CPU 1."

@@ -27,6 +27,7 @@ from proxy.cache.redis_client import RedisCheck, redis_ctx
 from proxy.ids import IdGenerator
 from proxy.keyring import KeyRing
 from proxy.lifecycle import Lifecycle
+from proxy.providers import PROVIDERS
 from proxy.serving import release_stop_signals, tune_gc
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
@@ -40,7 +41,6 @@ from proxy.tenancy.resolver import TenantResolver
 from proxy.tenancy.source import StaticSource
 from proxy.tenancy.static import load_static_config
 from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
-from proxy.upstream.mock import MockProvider
 from proxy.upstream.session import http_ctx
 
 log = logging.getLogger("proxy.app")
@@ -289,7 +289,7 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics=app[keys.METRICS],
         ids=app[keys.IDS],
         prices=PriceBook(),
-        mock=MockProvider(),
+        local={name: entry.local() for name, entry in PROVIDERS.items() if entry.local},
         max_body_bytes=settings.max_body_bytes,
         connect_timeout=settings.upstream_connect_timeout,
         multi_tenant=settings.is_multi_tenant,

@@ -60,10 +60,6 @@ class ProxyError(Exception):
             }
         )
 
-    def sse_event(self) -> bytes:
-        """The error as a final SSE event, for a stream whose headers already went out."""
-        return b"data: " + self.body() + b"\n\n"
-
 
 class InternalError(ProxyError):
     pass

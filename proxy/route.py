@@ -33,4 +33,5 @@ class Route:
 
     @property
     def is_mock(self) -> bool:
+        """For tests and tools; the request path asks the provider table instead."""
         return self.provider == "mock"

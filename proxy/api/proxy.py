@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from collections.abc import Mapping
 from time import perf_counter
 
 import aiohttp
@@ -31,6 +32,7 @@ from proxy.errors import (
 )
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
+from proxy.providers import PROVIDERS, LocalAnswers, Provider
 from proxy.redaction import redact
 from proxy.route import Route
 from proxy.streaming.sse import SSETracker
@@ -41,9 +43,7 @@ from proxy.tenancy.source import TenantSource
 from proxy.upstream.body import upstream_body
 from proxy.upstream.forward import TRANSPORT_ERRORS, Timeouts, UpstreamURLs, transport_error
 from proxy.upstream.headers import copy_response_headers, upstream_headers
-from proxy.upstream.mock import MockProvider
 
-_CHAT = "/v1/chat/completions"
 # aiohttp sends bytes over 1 MiB in one write and warns; a BytesIO goes in chunks.
 _LARGE_BODY = 1 << 20
 PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -89,7 +89,7 @@ class ProxyHandler:
         metrics: Metrics,
         ids: IdGenerator,
         prices: PriceBook,
-        mock: MockProvider,
+        local: Mapping[str, LocalAnswers],
         max_body_bytes: int,
         connect_timeout: float,
         multi_tenant: bool = False,
@@ -103,7 +103,7 @@ class ProxyHandler:
         self._metrics = metrics
         self._ids = ids
         self._prices = prices
-        self._mock = mock
+        self._local = local
         self._max_body = max_body_bytes
         self._too_large = f"The request body exceeds {max_body_bytes} bytes."
         self._timeouts = Timeouts(connect_timeout)
@@ -172,13 +172,13 @@ class ProxyHandler:
         record.provider = route.provider
         if model is not None:
             ex.label = model if model in config.routes else _DEFAULT_LABEL
-        if route.is_mock:
-            return await self._serve_mock(request, ex, route, path, body)
-        add_usage = (
-            body.stream and route.provider == "openai" and path == _CHAT and not body.asks_usage
-        )
+        answers = self._local.get(route.provider)
+        if answers is not None:
+            return await self._serve_mock(request, ex, route, path, body, answers)
+        provider = PROVIDERS[route.provider]
+        add_usage = body.stream and path in provider.stream_usage_paths and not body.asks_usage
         payload = upstream_body(body, route, add_usage=add_usage)
-        headers = upstream_headers(request.headers, route)
+        headers = upstream_headers(request.headers, route, provider)
         url = self._urls.get(route.api_base, path, query)
         start_wall = time.time()
         start = perf_counter()
@@ -197,7 +197,7 @@ class ProxyHandler:
         try:
             if upstream.content_type == "text/event-stream":
                 response = await self._relay_stream(
-                    request, ex, upstream, start_wall, start, add_usage
+                    request, ex, provider, upstream, start_wall, start, add_usage
                 )
             else:
                 response = await self._relay_body(request, ex, route, upstream, start_wall, start)
@@ -242,6 +242,7 @@ class ProxyHandler:
         self,
         request: web.Request,
         ex: _Exchange,
+        provider: Provider,
         upstream: aiohttp.ClientResponse,
         start_wall: float,
         start: float,
@@ -278,7 +279,7 @@ class ProxyHandler:
         if failure is not None:
             ex.record.error = failure.code
             self._metrics.upstream_error(failure.kind or "other")
-            last = failure.sse_event()
+            last = provider.sse_error(failure)
         try:
             await response.write_eof(last)
         except ConnectionError:
@@ -286,13 +287,19 @@ class ProxyHandler:
         return response
 
     async def _serve_mock(
-        self, request: web.Request, ex: _Exchange, route: Route, path: str, body: RequestBody
+        self,
+        request: web.Request,
+        ex: _Exchange,
+        route: Route,
+        path: str,
+        body: RequestBody,
+        local: LocalAnswers,
     ) -> web.StreamResponse:
         start_wall = time.time()
         start = perf_counter()
         if route.mock_latency_ms:
             await asyncio.sleep(route.mock_latency_ms / 1000)
-        reply = self._mock.reply(path, body, route.upstream_model or body.model or "mock")
+        reply = local.reply(path, body, route.upstream_model or body.model)
         stop_wall = time.time()
         ex.upstream_s = perf_counter() - start
         ex.record.status = reply.status

@@ -16,9 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from proxy.errors import ModelNotAllowedError, ModelNotFoundError
+from proxy.providers import DEFAULT_PROVIDER, PROVIDERS
 from proxy.route import DEFAULT_TIMEOUT_S, Route
-
-PROVIDERS = ("openai", "anthropic", "mock")
 
 
 class ConfigError(ValueError):
@@ -131,14 +130,14 @@ def _parse_route(entry: Any, where: str, *, named: bool) -> Route:
         model_name = entry.get("model_name")
         if not isinstance(model_name, str) or not model_name:
             raise ConfigError(f"{where}.model_name", "required, a non-empty string")
-    provider = entry.get("provider", "openai")
-    if provider not in PROVIDERS:
+    provider = entry.get("provider", DEFAULT_PROVIDER)
+    if not isinstance(provider, str) or provider not in PROVIDERS:
         raise ConfigError(f"{where}.provider", f"must be one of {', '.join(PROVIDERS)}")
     api_base = entry.get("api_base")
     if api_base is None:
-        if provider != "mock":
+        api_base = PROVIDERS[provider].default_api_base
+        if api_base is None:
             raise ConfigError(f"{where}.api_base", f"required for provider '{provider}'")
-        api_base = "mock://"
     elif not isinstance(api_base, str) or not _is_http_url(api_base):
         raise ConfigError(f"{where}.api_base", "must be an http:// or https:// URL with a host")
     return Route(

@@ -1,7 +1,8 @@
 """Header hygiene between client, proxy and provider.
 
 Requests: hop-by-hop headers, the client's credentials and cookies, and
-client-network details are dropped; the route's key is sent the provider's way.
+client-network details are dropped; the route's key and the provider's default
+headers are sent as its entry in the provider table says.
 Responses: hop-by-hop headers, cookies and encodings are dropped; the upstream's
 request id comes back as `x-upstream-request-id`.
 """
@@ -14,6 +15,7 @@ from functools import lru_cache
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.errors import MissingUpstreamKeyError
+from proxy.providers import PROVIDERS, Provider
 from proxy.route import Route
 
 HOP_BY_HOP = frozenset(
@@ -62,10 +64,10 @@ _RESPONSE_DROP = HOP_BY_HOP | {
     "x-upstream-request-stop",
     "server-timing",
 }
-DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+# Headers some provider sends by default: the client's own value wins.
+_DEFAULTED = frozenset(name for entry in PROVIDERS.values() for name, _ in entry.default_headers)
 
-
-_DROP, _KEEP, _VERSION = 0, 1, 2
+_DROP, _KEEP, _DEFAULT = 0, 1, 2
 
 
 # Lower-casing and set lookups per header per request add up; header names
@@ -75,7 +77,7 @@ def _request_verdict(name: str) -> int:
     lname = name.lower()
     if lname in _REQUEST_DROP or lname.startswith("sec-"):
         return _DROP
-    return _VERSION if lname == "anthropic-version" else _KEEP
+    return _DEFAULT if lname in _DEFAULTED else _KEEP
 
 
 @lru_cache(maxsize=256)
@@ -85,19 +87,21 @@ def _connection_tokens(value: str) -> frozenset[str] | None:
     return frozenset(tokens) if tokens else None
 
 
-def upstream_headers(client: Mapping[str, str], route: Route) -> dict[str, str]:
+def upstream_headers(client: Mapping[str, str], route: Route, provider: Provider) -> dict[str, str]:
     """Headers to send upstream for a client request served by `route`."""
     connection = client.get("Connection")
     named = _connection_tokens(connection) if connection else None
     verdict = _request_verdict
     out: dict[str, str] = {}
-    has_version = False
+    sent_defaults: list[str] | None = None  # default-able headers the client sent
     for name, value in client.items():
         action = verdict(name)
         if action == _DROP or (named is not None and name.lower() in named):
             continue
-        if action == _VERSION:
-            has_version = True
+        if action == _DEFAULT:
+            if sent_defaults is None:
+                sent_defaults = []
+            sent_defaults.append(name.lower())
         out[name] = value
     key = route.api_key or client.get("X-Provider-API-Key")
     if not key:
@@ -106,12 +110,10 @@ def upstream_headers(client: Mapping[str, str], route: Route) -> dict[str, str]:
             "X-Provider-API-Key header."
         )
     out["Accept-Encoding"] = "identity"
-    if route.provider == "anthropic":
-        out["x-api-key"] = key
-        if not has_version:
-            out["anthropic-version"] = DEFAULT_ANTHROPIC_VERSION
-    else:
-        out["Authorization"] = "Bearer " + key
+    out[provider.key_header] = provider.key_prefix + key
+    for name, value in provider.default_headers:
+        if sent_defaults is None or name not in sent_defaults:
+            out[name] = value
     return out
 
 

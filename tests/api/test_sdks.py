@@ -8,7 +8,7 @@ from anthropic import AsyncAnthropic
 from openai import AsyncOpenAI
 
 from proxy.body import inspect_body
-from proxy.upstream.mock import MockProvider
+from proxy.providers.mock import MockProvider
 
 
 def _provider_like_upstream(upstream) -> None:

@@ -7,6 +7,9 @@ import struct
 
 import orjson
 
+from proxy.body import inspect_body
+from proxy.providers.mock import MockProvider
+
 CONFIG = {
     "default": {"provider": "mock"},
     "models": [{"model_name": "slow", "provider": "mock", "mock_latency_ms": 50}],
@@ -92,3 +95,17 @@ async def test_latency_and_unknown_endpoints(make_proxy):
     missing = await client.post("/v1/images/generations", json={"model": "m"})
     assert missing.status == 404
     assert "mock provider does not serve" in (await missing.json())["error"]["message"]
+
+
+def test_the_mock_numbers_its_answers_and_names_the_model_it_was_given():
+    mock = MockProvider(clock=lambda: 1_700_000_000.0)
+    body = inspect_body(b'{"model":"m"}', "application/json")
+    first = orjson.loads(mock.reply("/v1/chat/completions", body, "up-model").body)
+    second = orjson.loads(mock.reply("/v1/messages", body, None).body)
+    assert (first["id"], first["model"], first["created"]) == (
+        "chatcmpl-mock1",
+        "up-model",
+        1700000000,
+    )
+    assert (second["id"], second["model"]) == ("msg_mock2", "mock")
+    assert mock.reply("/v1/audio/speech", body, "m").status == 404
