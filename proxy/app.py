@@ -16,11 +16,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
 from proxy import keys
+from proxy.accounting.admission import AdmitAll
 from proxy.accounting.cost import PriceBook
 from proxy.accounting.records import FanOutSink, UsageSink
+from proxy.accounting.settlement import Settlement
 from proxy.api import routes
 from proxy.api.health import ReadinessCheck, StaticConfigCheck
 from proxy.api.proxy import ProxyHandler
+from proxy.api.relay import Relay
 from proxy.cache.configs import ConfigCache
 from proxy.cache.invalidation import InvalidationSubscriber
 from proxy.cache.redis_client import RedisCheck, redis_ctx
@@ -41,6 +44,8 @@ from proxy.tenancy.resolver import TenantResolver
 from proxy.tenancy.source import StaticSource
 from proxy.tenancy.static import load_static_config
 from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
+from proxy.upstream.exchange import Exchange
+from proxy.upstream.send import Send
 from proxy.upstream.session import http_ctx
 
 log = logging.getLogger("proxy.app")
@@ -279,19 +284,20 @@ async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The /v1 handler and its stages (see proxy.api.proxy)."""
     settings = app[keys.SETTINGS]
+    metrics = app[keys.METRICS]
+    send = Send(app[keys.HTTP], connect_timeout=settings.upstream_connect_timeout)
     app[keys.PROXY] = ProxyHandler(
         tenants=app[keys.TENANTS],
         auth=app[keys.AUTH],
-        session=app[keys.HTTP],
-        lifecycle=app[keys.LIFECYCLE],
-        sink=app[keys.SINK],
-        metrics=app[keys.METRICS],
+        admission=AdmitAll(),
+        exchange=Exchange(send, PROVIDERS),
+        relay=Relay(lifecycle=app[keys.LIFECYCLE], metrics=metrics),
+        settlement=Settlement(prices=PriceBook(), metrics=metrics, sink=app[keys.SINK]),
         ids=app[keys.IDS],
-        prices=PriceBook(),
-        local={name: entry.local() for name, entry in PROVIDERS.items() if entry.local},
+        metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
-        connect_timeout=settings.upstream_connect_timeout,
         multi_tenant=settings.is_multi_tenant,
     )
     yield

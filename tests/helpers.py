@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.accounting.records import UsageRecord
+from proxy.body import inspect_body
+from proxy.upstream.call import Call
+from proxy.upstream.guard import DestinationPolicy
+from proxy.upstream.session import build_session
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -281,3 +289,29 @@ class WebhookReceiver:
                 self._arrived.clear()
                 await self._arrived.wait()
         return self.events()
+
+
+def make_call(
+    body: bytes = b'{"model":"gpt-4o-mini"}',
+    *,
+    path: str = "/v1/chat/completions",
+    query: str = "",
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+) -> Call:
+    """A Call as the edge hands it to the exchange: path, query and body read."""
+    record = UsageRecord("ev_test", "req_test", time.time(), method, path)
+    call = Call(record, time.perf_counter(), CIMultiDictProxy(CIMultiDict(headers or {})))
+    call.path, call.query = path, query
+    call.body = inspect_body(body, "application/json")
+    return call
+
+
+@asynccontextmanager
+async def upstream_session(connect_timeout: float = 5.0) -> AsyncIterator[aiohttp.ClientSession]:
+    """The worker's tenant session as static mode builds it (loopback allowed)."""
+    session = build_session(16, connect_timeout, DestinationPolicy(strict=False))
+    try:
+        yield session
+    finally:
+        await session.close()

@@ -1,28 +1,35 @@
-"""The /v1/* hot path: route, config, auth, forward, relay, record.
+"""The /v1/* edge: the request path's stages, composed in one place.
 
-One `ProxyHandler` per app, built at startup with its collaborators. A request:
-validate the path -> authenticate -> tenant config -> read and inspect the body
--> pick the route -> forward on the shared ClientSession (or answer from the
-in-process mock) -> relay the answer untouched (JSON whole, SSE chunk by chunk)
--> emit exactly one usage record, whatever happened.
+One `ProxyHandler` per app, built at startup with its stages. A request, top to
+bottom in `handle`:
+
+    edge        path and user id, method, authentication, body read and inspected
+    tenant      the tenant's config (a sync L1 lookup first), the route for the model
+    admission   budgets and rate limits reserve (accounting.admission; none today)
+    exchange    fallbacks -> retries -> one send (upstream.exchange; one try today)
+    relay       the answer to the client: JSON whole, SSE chunk by chunk (api.relay)
+    settle      price, count and record: exactly one usage record, whatever happened
+                (accounting.settlement)
+
+Stages after the edge are plain calls that hand back the coroutine of the step that
+has something to await, so the layers cost no coroutine frames of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import time
-from collections.abc import Mapping
 from time import perf_counter
 
-import aiohttp
 from aiohttp import web
 
-from proxy.accounting.cost import PriceBook
-from proxy.accounting.records import UsageRecord, UsageSink
+from proxy.accounting.admission import Admission
+from proxy.accounting.records import UsageRecord
+from proxy.accounting.settlement import Settlement
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path, split_user_path
+from proxy.api.relay import Relay
 from proxy.body import RequestBody, inspect_body
 from proxy.errors import (
     ClientGoneError,
@@ -31,50 +38,16 @@ from proxy.errors import (
     RequestTooLargeError,
 )
 from proxy.ids import IdGenerator
-from proxy.lifecycle import Lifecycle
-from proxy.providers import PROVIDERS, LocalAnswers, Provider
-from proxy.redaction import redact
 from proxy.route import Route
-from proxy.streaming.sse import SSETracker
-from proxy.streaming.usage import Usage, usage_from_body
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator
+from proxy.tenancy.config import TenantConfig
 from proxy.tenancy.source import TenantSource
-from proxy.upstream.body import upstream_body
-from proxy.upstream.forward import TRANSPORT_ERRORS, Timeouts, UpstreamURLs, transport_error
-from proxy.upstream.headers import copy_response_headers, upstream_headers
+from proxy.upstream.call import Call
+from proxy.upstream.exchange import Exchange
 
-# aiohttp sends bytes over 1 MiB in one write and warns; a BytesIO goes in chunks.
-_LARGE_BODY = 1 << 20
 PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_LABEL = "(default)"
-_NO_MODEL_LABEL = "(none)"
-
-
-class _CoalescingStreamResponse(web.StreamResponse):
-    """A stream whose headers leave with its first body bytes, in one write.
-
-    aiohttp's `Response` buffers its headers this way; a `StreamResponse` sends them
-    at `prepare()` unless this (private) switch is off. The relay writes an empty
-    chunk to send them at once when no body has arrived yet, and hands the last
-    chunk to `write_eof`, so a stream that arrives whole leaves in one write, not
-    three. Should aiohttp drop the switch, headers simply go out at `prepare()`.
-    """
-
-    _send_headers_immediately = False
-
-
-class _Exchange:
-    """What the proxy learns about one request as it goes."""
-
-    __slots__ = ("record", "started", "route", "label", "upstream_s")
-
-    def __init__(self, record: UsageRecord, started: float) -> None:
-        self.record = record
-        self.started = started
-        self.route: Route | None = None
-        self.label = _NO_MODEL_LABEL
-        self.upstream_s: float | None = None
 
 
 class ProxyHandler:
@@ -83,44 +56,53 @@ class ProxyHandler:
         *,
         tenants: TenantSource,
         auth: Authenticator,
-        session: aiohttp.ClientSession,
-        lifecycle: Lifecycle,
-        sink: UsageSink,
-        metrics: Metrics,
+        admission: Admission,
+        exchange: Exchange,
+        relay: Relay,
+        settlement: Settlement,
         ids: IdGenerator,
-        prices: PriceBook,
-        local: Mapping[str, LocalAnswers],
+        metrics: Metrics,
         max_body_bytes: int,
-        connect_timeout: float,
         multi_tenant: bool = False,
     ) -> None:
         self._multi_tenant = multi_tenant
         self._tenants = tenants
         self._auth = auth
-        self._session = session
-        self._lifecycle = lifecycle
-        self._sink = sink
-        self._metrics = metrics
+        self._admission = admission
+        self._exchange = exchange
+        self._relay = relay
+        self._settlement = settlement
         self._ids = ids
-        self._prices = prices
-        self._local = local
+        self._metrics = metrics
         self._max_body = max_body_bytes
-        self._too_large = f"The request body exceeds {max_body_bytes} bytes."
-        self._timeouts = Timeouts(connect_timeout)
-        self._urls = UpstreamURLs()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve a `/v1/...` (static) or `/users/{user_id}/v1/...` (multi-tenant) request."""
         started = perf_counter()
-        request_id = self._ids.request_id(request.headers.get("X-Request-ID"))
+        headers = request.headers
+        request_id = self._ids.request_id(headers.get("X-Request-ID"))
         record = UsageRecord(
             self._ids.event_id(), request_id, time.time(), request.method, request.path
         )
-        ex = _Exchange(record, started)
+        call = Call(record, started, headers)
         metrics = self._metrics
         metrics.in_flight += 1
         try:
-            return await self._serve(request, ex)
+            self._target(request, call)
+            self._auth.authenticate(headers, record.tenant)
+            config = self._tenants.cached(record.tenant)
+            if config is None:
+                config = await self._tenants.config_for(record.tenant)
+            if call.path.startswith("/v1/models") and is_models_path(record.method, call.path):
+                return self._models(call, config)
+            raw = await self._read_body(request)
+            body = inspect_body(raw, headers.get("Content-Type", "").lower())
+            route = self._route(call, config, body)
+            admitting = self._admission.admit(record, route, body)
+            if admitting is not None:
+                await admitting
+            answer = await self._exchange.send(call, route)
+            return await self._relay.respond(request, call, answer)
         except ProxyError as e:
             record.status, record.error = e.status, e.code
             if e.kind is not None:
@@ -134,238 +116,47 @@ class ProxyHandler:
             return internal_error_response(request, request_id)
         finally:
             metrics.in_flight -= 1
-            self._finish(ex)
+            self._settlement.settle(record, call.route, call.label, started, call.upstream_s)
 
-    async def _serve(self, request: web.Request, ex: _Exchange) -> web.StreamResponse:
-        record = ex.record
+    def _target(self, request: web.Request, call: Call) -> None:
+        """The tenant (multi-tenant mode), the path to forward and its query."""
+        record = call.record
         target = request.raw_path
         if self._multi_tenant:
             record.tenant, target = split_user_path(target)
-        if request.method not in PROXIED_METHODS:
-            raise MethodNotAllowedError(f"{request.method} is not allowed on /v1 paths.")
-        path, query = split_path(target)
-        record.endpoint = path
-        self._auth.authenticate(request.headers, record.tenant)
-        config = self._tenants.cached(record.tenant)
-        if config is None:
-            config = await self._tenants.config_for(record.tenant)
-        if path.startswith("/v1/models") and is_models_path(request.method, path):
-            record.status = 200
-            local = models_response(config, path)
-            local.headers["x-request-id"] = record.request_id
-            return local
+        if record.method not in PROXIED_METHODS:
+            raise MethodNotAllowedError(f"{record.method} is not allowed on /v1 paths.")
+        call.path, call.query = split_path(target)
+        record.endpoint = call.path
+
+    async def _read_body(self, request: web.Request) -> bytes:
         try:
-            raw = await request.read()  # bounded by the app's client_max_size
+            return await request.read()  # bounded by the app's client_max_size
         except web.HTTPRequestEntityTooLarge:
             raise RequestTooLargeError(
                 f"The request body exceeds {self._max_body} bytes."
             ) from None
         except ConnectionError:
             raise ClientGoneError("The client disconnected while sending the body.") from None
-        body = inspect_body(raw, request.headers.get("Content-Type", "").lower())
+
+    def _route(self, call: Call, config: TenantConfig, body: RequestBody) -> Route:
+        """The route for the body's model; the record names what the client asked for."""
+        record = call.record
         model = body.model
+        call.body = body
         record.model = model
         record.stream = body.stream
         route = config.route_for(model)
-        ex.route = route
+        call.route = route
         record.upstream_model = route.upstream_model or model
         record.provider = route.provider
         if model is not None:
-            ex.label = model if model in config.routes else _DEFAULT_LABEL
-        answers = self._local.get(route.provider)
-        if answers is not None:
-            return await self._serve_mock(request, ex, route, path, body, answers)
-        provider = PROVIDERS[route.provider]
-        add_usage = body.stream and path in provider.stream_usage_paths and not body.asks_usage
-        payload = upstream_body(body, route, add_usage=add_usage)
-        headers = upstream_headers(request.headers, route, provider)
-        url = self._urls.get(route.api_base, path, query)
-        start_wall = time.time()
-        start = perf_counter()
-        try:
-            upstream = await self._session.request(
-                request.method,
-                url,
-                headers=headers,
-                data=(payload if len(payload) <= _LARGE_BODY else io.BytesIO(payload)) or None,
-                timeout=self._timeouts.for_route(route.timeout_s),
-                allow_redirects=False,
-            )
-        except TRANSPORT_ERRORS as e:
-            raise transport_error(e, url, started=False) from None
-        done = False
-        try:
-            if upstream.content_type == "text/event-stream":
-                response = await self._relay_stream(
-                    request, ex, provider, upstream, start_wall, start, add_usage
-                )
-            else:
-                response = await self._relay_body(request, ex, route, upstream, start_wall, start)
-            done = True
-            return response
-        finally:
-            if done:
-                upstream.release()
-            else:
-                upstream.close()  # an unfinished upstream body: drop the connection
+            call.label = model if model in config.routes else _DEFAULT_LABEL
+        return route
 
-    async def _relay_body(
-        self,
-        request: web.Request,
-        ex: _Exchange,
-        route: Route,
-        upstream: aiohttp.ClientResponse,
-        start_wall: float,
-        start: float,
-    ) -> web.Response:
-        try:
-            data = await upstream.read()
-        except TRANSPORT_ERRORS as e:
-            raise transport_error(e, upstream.url, started=True) from None
-        stop_wall = time.time()
-        ex.upstream_s = perf_counter() - start
-        status = upstream.status
-        ex.record.status = status
-        if "json" in upstream.content_type:
-            usage = usage_from_body(data)
-            if usage is not None:
-                record = ex.record
-                record.input_tokens, record.output_tokens, record.cached_tokens = usage
-        if status >= 400:
-            data = redact(data, route.api_key or request.headers.get("X-Provider-API-Key"))
-        response = web.Response(body=data, status=status)
-        copy_response_headers(upstream.headers, response.headers)
-        self._stamp(response, ex, start_wall, stop_wall)
+    def _models(self, call: Call, config: TenantConfig) -> web.Response:
+        """GET /v1/models and /v1/models/{id}, answered from the config."""
+        call.record.status = 200
+        response = models_response(config, call.path)
+        response.headers["x-request-id"] = call.record.request_id
         return response
-
-    async def _relay_stream(
-        self,
-        request: web.Request,
-        ex: _Exchange,
-        provider: Provider,
-        upstream: aiohttp.ClientResponse,
-        start_wall: float,
-        start: float,
-        drop_usage_chunk: bool,
-    ) -> web.StreamResponse:
-        stop_wall = time.time()  # streaming: "stop" is when the upstream's headers arrived
-        ex.record.status = upstream.status
-        response = _CoalescingStreamResponse(status=upstream.status)
-        copy_response_headers(upstream.headers, response.headers)
-        self._stamp(response, ex, start_wall, stop_wall)
-        tracker = SSETracker(drop_usage_chunk=drop_usage_chunk)
-        failure: ProxyError | None = None
-        content = upstream.content
-        last = b""  # what goes out with the end of the response, in its write
-        try:
-            await response.prepare(request)
-            if not content.total_bytes:
-                await response.write(b"")  # no body yet: the client gets the headers now
-            while chunk := await content.readany():
-                out = tracker.feed(chunk)
-                if content.at_eof():
-                    last = out
-                    break
-                await response.write(out)  # even b"": the headers must not wait for a line end
-            last += tracker.finish()
-        except TRANSPORT_ERRORS as e:
-            failure = transport_error(e, upstream.url, started=True)
-        except ConnectionError:
-            raise ClientGoneError("The client disconnected mid-stream.") from None
-        finally:
-            ex.upstream_s = perf_counter() - start
-            if tracker.usage.is_known:
-                _take_usage(ex.record, tracker.usage)
-        if failure is not None:
-            ex.record.error = failure.code
-            self._metrics.upstream_error(failure.kind or "other")
-            last = provider.sse_error(failure)
-        try:
-            await response.write_eof(last)
-        except ConnectionError:
-            raise ClientGoneError("The client disconnected mid-stream.") from None
-        return response
-
-    async def _serve_mock(
-        self,
-        request: web.Request,
-        ex: _Exchange,
-        route: Route,
-        path: str,
-        body: RequestBody,
-        local: LocalAnswers,
-    ) -> web.StreamResponse:
-        start_wall = time.time()
-        start = perf_counter()
-        if route.mock_latency_ms:
-            await asyncio.sleep(route.mock_latency_ms / 1000)
-        reply = local.reply(path, body, route.upstream_model or body.model)
-        stop_wall = time.time()
-        ex.upstream_s = perf_counter() - start
-        ex.record.status = reply.status
-        if reply.usage.is_known:
-            _take_usage(ex.record, reply.usage)
-        response: web.StreamResponse
-        if reply.events:
-            response = _CoalescingStreamResponse(status=reply.status)
-        else:
-            response = web.Response(body=reply.body, status=reply.status)
-        response.headers["Content-Type"] = reply.content_type
-        self._stamp(response, ex, start_wall, stop_wall)
-        if not reply.events:
-            return response
-        try:
-            await response.prepare(request)
-            await response.write_eof(b"".join(reply.events))
-        except ConnectionError:
-            raise ClientGoneError("The client disconnected mid-stream.") from None
-        return response
-
-    def _stamp(
-        self, response: web.StreamResponse, ex: _Exchange, start_wall: float, stop_wall: float
-    ) -> None:
-        """Request id and timing headers; `Connection: close` while the worker drains."""
-        if self._lifecycle.draining:
-            response.force_close()
-        headers = response.headers
-        upstream_ms = (stop_wall - start_wall) * 1000
-        proxy_ms = (perf_counter() - ex.started) * 1000 - upstream_ms
-        # These names never come from upstream (see upstream.headers), so `add` is
-        # safe; %-formatting is measurably cheaper than f-strings for floats here.
-        add = headers.add
-        add("x-request-id", ex.record.request_id)
-        add("x-upstream-request-start", "%.6f" % start_wall)  # noqa: UP031
-        add("x-upstream-request-stop", "%.6f" % stop_wall)  # noqa: UP031
-        add(
-            "Server-Timing",
-            "proxy;dur=%.3f, upstream;dur=%.3f"  # noqa: UP031
-            % (proxy_ms if proxy_ms > 0 else 0.0, upstream_ms),
-        )
-
-    def _finish(self, ex: _Exchange) -> None:
-        record = ex.record
-        elapsed = perf_counter() - ex.started
-        upstream_s = ex.upstream_s
-        record.duration_ms = round(elapsed * 1000, 3)
-        if upstream_s is not None:
-            record.upstream_ms = round(upstream_s * 1000, 3)
-        route = ex.route
-        if route is not None and (
-            record.input_tokens is not None or record.output_tokens is not None
-        ):
-            record.cost_usd = self._prices.cost(
-                self._prices.price(route, record.model),
-                record.input_tokens,
-                record.output_tokens,
-                record.cached_tokens,
-            )
-        self._metrics.request_done(
-            ex.label, record.status, max(elapsed - (upstream_s or 0.0), 0.0), upstream_s
-        )
-        self._sink.emit(record)
-
-
-def _take_usage(record: UsageRecord, usage: Usage) -> None:
-    record.input_tokens = usage.input_tokens
-    record.output_tokens = usage.output_tokens
-    record.cached_tokens = usage.cached_tokens

@@ -1,12 +1,17 @@
-"""Sending to the upstream: timeouts, URLs, and transport failures as typed errors.
+"""One send: a single try of a request on the worker's guarded ClientSession.
 
-Transport failures become typed errors whose messages name no host or address;
-`kind` says which failure it was, for metrics.
+The route's URL (parsed once, cached), the provider's headers, the body the route
+needs and a per-route timeout; nothing is retried here (the exchange decides
+that). Transport failures become typed errors whose messages name no host or
+address; `kind` says which failure it was, for metrics.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import time
+from time import perf_counter
 
 import aiohttp
 from yarl import URL
@@ -17,9 +22,49 @@ from proxy.errors import (
     UpstreamDisconnectError,
     UpstreamTimeoutError,
 )
+from proxy.providers import PROVIDERS
+from proxy.route import Route
+from proxy.upstream.body import upstream_body
+from proxy.upstream.call import Call
 from proxy.upstream.guard import forbidden_destination
+from proxy.upstream.headers import upstream_headers
 
 log = logging.getLogger("proxy.upstream")
+
+# aiohttp sends bytes over 1 MiB in one write and warns; a BytesIO goes in chunks.
+_LARGE_BODY = 1 << 20
+
+
+class Send:
+    """Sends one try; one per worker, sharing the worker's session."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, connect_timeout: float) -> None:
+        self._session = session
+        self._timeouts = Timeouts(connect_timeout)
+        self._urls = UpstreamURLs()
+
+    async def send(self, call: Call, route: Route) -> aiohttp.ClientResponse:
+        """The upstream's response, its headers read and its body not yet."""
+        provider = PROVIDERS[route.provider]
+        body = call.body
+        add_usage = body.stream and call.path in provider.stream_usage_paths and not body.asks_usage
+        call.drop_usage = add_usage
+        payload = upstream_body(body, route, add_usage=add_usage)
+        headers = upstream_headers(call.headers, route, provider)
+        url = self._urls.get(route.api_base, call.path, call.query)
+        call.sent_wall = time.time()
+        call.sent = perf_counter()
+        try:
+            return await self._session.request(
+                call.record.method,
+                url,
+                headers=headers,
+                data=(payload if len(payload) <= _LARGE_BODY else io.BytesIO(payload)) or None,
+                timeout=self._timeouts.for_route(route.timeout_s),
+                allow_redirects=False,
+            )
+        except TRANSPORT_ERRORS as e:
+            raise transport_error(e, url, started=False) from None
 
 
 class Timeouts:

@@ -1,0 +1,206 @@
+"""The relay stage: the exchange's answer, written to the client.
+
+A JSON (or any non-SSE) answer goes whole, once the upstream has sent all of it;
+an SSE answer goes chunk by chunk as it arrives, through `streaming.sse.SSETracker`
+(which only sees bytes); an in-process answer goes as the provider made it. Bodies
+are never re-encoded. Every response gets the request id and the timing headers,
+and `Connection: close` while the worker drains. The upstream connection goes
+back to the pool when its answer was read to the end, and is closed otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from time import perf_counter
+
+import aiohttp
+from aiohttp import web
+
+from proxy.errors import ClientGoneError, ProxyError
+from proxy.lifecycle import Lifecycle
+from proxy.providers import PROVIDERS, LocalReply
+from proxy.redaction import redact
+from proxy.streaming.sse import SSETracker
+from proxy.streaming.usage import Usage, usage_from_body
+from proxy.telemetry.metrics import Metrics
+from proxy.upstream.call import Call
+from proxy.upstream.exchange import Answer
+from proxy.upstream.headers import copy_response_headers
+from proxy.upstream.send import TRANSPORT_ERRORS, transport_error
+
+
+class _CoalescingStreamResponse(web.StreamResponse):
+    """A stream whose headers leave with its first body bytes, in one write.
+
+    aiohttp's `Response` buffers its headers this way; a `StreamResponse` sends them
+    at `prepare()` unless this (private) switch is off. The relay writes an empty
+    chunk to send them at once when no body has arrived yet, and hands the last
+    chunk to `write_eof`, so a stream that arrives whole leaves in one write, not
+    three. Should aiohttp drop the switch, headers simply go out at `prepare()`.
+    """
+
+    _send_headers_immediately = False
+
+
+class Relay:
+    def __init__(self, *, lifecycle: Lifecycle, metrics: Metrics) -> None:
+        self._lifecycle = lifecycle
+        self._metrics = metrics
+
+    def respond(
+        self, request: web.Request, call: Call, answer: Answer
+    ) -> Awaitable[web.StreamResponse]:
+        """Write `answer` to the client; returns the relay's coroutine to await."""
+        if isinstance(answer, LocalReply):
+            return self._local(request, call, answer)
+        if answer.content_type == "text/event-stream":
+            return self._stream(request, call, answer)
+        return self._whole(request, call, answer)
+
+    async def _whole(
+        self, request: web.Request, call: Call, upstream: aiohttp.ClientResponse
+    ) -> web.Response:
+        try:
+            data = await upstream.read()
+        except TRANSPORT_ERRORS as e:
+            upstream.close()
+            raise transport_error(e, upstream.url, started=True) from None
+        except BaseException:
+            upstream.close()  # an unfinished upstream body: drop the connection
+            raise
+        upstream.release()
+        stop_wall = time.time()
+        call.upstream_s = perf_counter() - call.sent
+        status = upstream.status
+        record = call.record
+        record.status = status
+        if "json" in upstream.content_type:
+            usage = usage_from_body(data)
+            if usage is not None:
+                record.input_tokens, record.output_tokens, record.cached_tokens = usage
+        if status >= 400:
+            data = redact(data, self._key(call))
+        response = web.Response(body=data, status=status)
+        copy_response_headers(upstream.headers, response.headers)
+        self._stamp(response, call, stop_wall)
+        return response
+
+    async def _stream(
+        self, request: web.Request, call: Call, upstream: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
+        # One coroutine for the whole stream, loop inline: every await here resumes
+        # through each frame above it, once per chunk.
+        response = self._stream_head(call, upstream)
+        tracker = SSETracker(drop_usage_chunk=call.drop_usage)
+        content = upstream.content
+        last = b""  # what goes out with the end of the response, in its write
+        failure: ProxyError | None = None
+        done = False
+        try:
+            try:
+                await response.prepare(request)
+                if not content.total_bytes:
+                    await response.write(b"")  # no body yet: the client gets the headers now
+                while chunk := await content.readany():
+                    out = tracker.feed(chunk)
+                    if content.at_eof():
+                        last = out
+                        break
+                    await response.write(out)  # even b"": headers must not wait for a line end
+                last += tracker.finish()
+            except TRANSPORT_ERRORS as e:
+                failure = transport_error(e, upstream.url, started=True)
+            except ConnectionError:
+                raise ClientGoneError("The client disconnected mid-stream.") from None
+            finally:
+                call.upstream_s = perf_counter() - call.sent
+                if tracker.usage.is_known:
+                    _take_usage(call, tracker.usage)
+            if failure is not None:
+                last = self._broken(call, failure)
+            try:
+                await response.write_eof(last)
+            except ConnectionError:
+                raise ClientGoneError("The client disconnected mid-stream.") from None
+            done = True
+            return response
+        finally:
+            if done:
+                upstream.release()
+            else:
+                upstream.close()  # an unfinished upstream body: drop the connection
+
+    def _stream_head(
+        self, call: Call, upstream: aiohttp.ClientResponse
+    ) -> _CoalescingStreamResponse:
+        stop_wall = time.time()  # streaming: "stop" is when the upstream's headers arrived
+        call.record.status = upstream.status
+        response = _CoalescingStreamResponse(status=upstream.status)
+        copy_response_headers(upstream.headers, response.headers)
+        self._stamp(response, call, stop_wall)
+        return response
+
+    def _broken(self, call: Call, failure: ProxyError) -> bytes:
+        """The last event of a stream the upstream broke, in its provider's format."""
+        assert call.route is not None
+        call.record.error = failure.code
+        self._metrics.upstream_error(failure.kind or "other")
+        return PROVIDERS[call.route.provider].sse_error(failure)
+
+    async def _local(
+        self, request: web.Request, call: Call, reply: LocalReply
+    ) -> web.StreamResponse:
+        stop_wall = time.time()
+        call.upstream_s = perf_counter() - call.sent
+        call.record.status = reply.status
+        if reply.usage.is_known:
+            _take_usage(call, reply.usage)
+        response: web.StreamResponse
+        if reply.events:
+            response = _CoalescingStreamResponse(status=reply.status)
+        else:
+            response = web.Response(body=reply.body, status=reply.status)
+        response.headers["Content-Type"] = reply.content_type
+        self._stamp(response, call, stop_wall)
+        if not reply.events:
+            return response
+        try:
+            await response.prepare(request)
+            await response.write_eof(b"".join(reply.events))
+        except ConnectionError:
+            raise ClientGoneError("The client disconnected mid-stream.") from None
+        return response
+
+    def _stamp(self, response: web.StreamResponse, call: Call, stop_wall: float) -> None:
+        """Request id and timing headers; `Connection: close` while the worker drains."""
+        if self._lifecycle.draining:
+            response.force_close()
+        headers = response.headers
+        start_wall = call.sent_wall
+        upstream_ms = (stop_wall - start_wall) * 1000
+        proxy_ms = (perf_counter() - call.started) * 1000 - upstream_ms
+        # These names never come from upstream (see upstream.headers), so `add` is
+        # safe; %-formatting is measurably cheaper than f-strings for floats here.
+        add = headers.add
+        add("x-request-id", call.record.request_id)
+        add("x-upstream-request-start", "%.6f" % start_wall)  # noqa: UP031
+        add("x-upstream-request-stop", "%.6f" % stop_wall)  # noqa: UP031
+        add(
+            "Server-Timing",
+            "proxy;dur=%.3f, upstream;dur=%.3f"  # noqa: UP031
+            % (proxy_ms if proxy_ms > 0 else 0.0, upstream_ms),
+        )
+
+    @staticmethod
+    def _key(call: Call) -> str | None:
+        """The upstream key this request used, to mask where an error body echoes it."""
+        assert call.route is not None
+        return call.route.api_key or call.headers.get("X-Provider-API-Key")
+
+
+def _take_usage(call: Call, usage: Usage) -> None:
+    record = call.record
+    record.input_tokens = usage.input_tokens
+    record.output_tokens = usage.output_tokens
+    record.cached_tokens = usage.cached_tokens
