@@ -69,9 +69,9 @@ class Relay:
         except BaseException:
             upstream.close()  # an unfinished upstream body: drop the connection
             raise
-        upstream.release()
         stop_wall = time.time()
         call.upstream_s = perf_counter() - call.sent
+        upstream.release()  # read to the end: the connection goes back to the pool
         status = upstream.status
         record = call.record
         record.status = status
