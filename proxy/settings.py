@@ -54,6 +54,8 @@ class Settings:
     config_l1_ttl: float = 30.0
     config_l1_size: int = 10_000
     config_negative_ttl: float = 5.0
+    config_degraded_ttl: float = 5.0
+    config_stale_if_error: float = 300.0
     encryption_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
     auth_mode: str = "token"  # or "none"
     auth_jwt_secret: str | None = field(default=None, repr=False)
@@ -114,6 +116,8 @@ class Settings:
             config_l1_ttl=r.seconds("CONFIG_L1_TTL", 30.0),
             config_l1_size=r.integer("CONFIG_L1_SIZE", 10_000, low=1),
             config_negative_ttl=r.seconds("CONFIG_NEGATIVE_TTL", 5.0),
+            config_degraded_ttl=r.seconds("CONFIG_DEGRADED_TTL", 5.0),
+            config_stale_if_error=r.seconds("CONFIG_STALE_IF_ERROR", 300.0),
             encryption_keys=_encryption_keys(r),
             auth_mode="none" if auth_mode == "none" else "token",
             auth_jwt_secret=r.raw("AUTH_JWT_SECRET"),

@@ -12,6 +12,7 @@ def test_defaults():
     assert (s.mode, s.config_path, s.host, s.port) == ("static", "./proxy.yaml", "0.0.0.0", 8080)
     assert s.max_body_bytes == 32 * MIB
     assert s.cors_allowed_origins == ()
+    assert (s.config_degraded_ttl, s.config_stale_if_error) == (5.0, 300.0)
 
 
 def test_vibekit_config_is_an_alias_and_proxy_config_wins():
@@ -30,8 +31,11 @@ def test_values_are_cast():
             "PROXY_GRACEFUL_TIMEOUT": "2.5",
             "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example",
             "PROXY_REQUEST_LOG": "off",
+            "CONFIG_DEGRADED_TTL": "0.2",
+            "CONFIG_STALE_IF_ERROR": "1.5",
         }
     )
+    assert (s.config_degraded_ttl, s.config_stale_if_error) == (0.2, 1.5)
     assert (s.port, s.workers, s.graceful_timeout, s.request_log) == (9000, 3, 2.5, False)
     assert s.cors_allowed_origins == ("https://a.example", "https://b.example")
 
@@ -52,6 +56,8 @@ def test_values_are_cast():
         ("TELEMETRY_BATCH_MAX", "0"),
         ("TELEMETRY_TIMEOUT", "-1"),
         ("TELEMETRY_CONFIG_HITS", "sometimes"),
+        ("CONFIG_DEGRADED_TTL", "0"),
+        ("CONFIG_STALE_IF_ERROR", "forever"),
     ],
 )
 def test_a_bad_value_names_the_variable(name, value):
