@@ -240,6 +240,8 @@ async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
         l1_size=s.config_l1_size,
         l1_ttl=s.config_l1_ttl,
         negative_ttl=s.config_negative_ttl,
+        degraded_ttl=s.config_degraded_ttl,
+        stale_if_error=s.config_stale_if_error,
         events=app.get(keys.TELEMETRY),
     )
     subscriber = InvalidationSubscriber(
