@@ -6,7 +6,7 @@ status, `type` and `code` of SPEC 5.1's error table:
     ProxyError (500 server_error / internal_error)
       InvalidRequestError (400 invalid_request_error)
         InvalidJSONError, InvalidPathError, InvalidUserIdError, MissingModelError,
-        MethodNotAllowedError (405)
+        InvalidEncodingError, MethodNotAllowedError (405)
         RequestTooLargeError (413 request_too_large)
       AuthenticationError (401 authentication_error)
         MissingCredentialsError, InvalidTokenError, MissingUpstreamKeyError
@@ -72,6 +72,10 @@ class InvalidPathError(InvalidRequestError):
 
 class InvalidUserIdError(InvalidRequestError):
     code = "invalid_user_id"
+
+
+class InvalidEncodingError(InvalidRequestError):
+    code = "invalid_encoding"
 
 
 class MissingModelError(InvalidRequestError):

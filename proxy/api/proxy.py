@@ -16,13 +16,19 @@ from time import perf_counter
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 
 from proxy.accounting.cost import PriceBook
 from proxy.accounting.records import UsageRecord, UsageSink
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path, split_user_path
-from proxy.errors import MethodNotAllowedError, ProxyError, RequestTooLargeError
+from proxy.errors import (
+    InvalidEncodingError,
+    MethodNotAllowedError,
+    ProxyError,
+    RequestTooLargeError,
+)
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.redaction import redact
@@ -32,7 +38,12 @@ from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator
 from proxy.tenancy.config import Route
 from proxy.tenancy.source import TenantSource
-from proxy.upstream.body import RequestBody, inspect_body, upstream_body
+from proxy.upstream.body import (
+    RequestBody,
+    check_content_encoding,
+    inspect_body,
+    upstream_body,
+)
 from proxy.upstream.forward import TRANSPORT_ERRORS, Timeouts, UpstreamURLs, transport_error
 from proxy.upstream.headers import copy_response_headers, upstream_headers
 from proxy.upstream.mock import MockProvider
@@ -139,12 +150,12 @@ class ProxyHandler:
 
     async def _serve(self, request: web.Request, ex: _Exchange) -> web.StreamResponse:
         record = ex.record
-        target = request.raw_path
+        # Only the target's path and query are used: never its scheme or host, nor Host.
+        path, query = split_path(request.raw_path)
         if self._multi_tenant:
-            record.tenant, target = split_user_path(target)
+            record.tenant, path = split_user_path(path)
         if request.method not in PROXIED_METHODS:
             raise MethodNotAllowedError(f"{request.method} is not allowed on /v1 paths.")
-        path, query = split_path(target)
         record.endpoint = path
         self._auth.authenticate(request.headers, record.tenant)
         config = self._tenants.cached(record.tenant)
@@ -155,14 +166,23 @@ class ProxyHandler:
             local = models_response(config, path)
             local.headers["x-request-id"] = record.request_id
             return local
+        encoding = request.headers.get("Content-Encoding")
+        if encoding:
+            check_content_encoding(encoding)
         try:
-            raw = await request.read()  # bounded by the app's client_max_size
+            raw = await request.read()  # decoded; bounded by the app's client_max_size
         except web.HTTPRequestEntityTooLarge:
             raise RequestTooLargeError(
                 f"The request body exceeds {self._max_body} bytes."
             ) from None
         except ConnectionError:
             raise ClientGoneError("The client disconnected while sending the body.") from None
+        except web.RequestPayloadError as e:
+            if isinstance(e.__cause__, ContentEncodingError):
+                raise InvalidEncodingError(
+                    f"The request body is not valid {encoding} data.", param="Content-Encoding"
+                ) from None
+            raise
         body = inspect_body(raw, request.headers.get("Content-Type", "").lower())
         model = body.model
         record.model = model

@@ -235,7 +235,8 @@ async def test_config_api_key_is_sent_when_set(make_mt_proxy, config_api, upstre
 async def test_invalid_user_ids_are_400_before_any_io(make_mt_proxy, config_api):
     client = await make_mt_proxy(AUTH_MODE="none")
     base = str(client.make_url("")).rstrip("/")
-    for user in ("a%2Fb", "..", ".", "-lead", "x" * 129, "sp%20ace", "%2e%2e", "a%5cb"):
+    # Traversals and encoded slashes in the id are `invalid_path` (tests/api/test_paths.py).
+    for user in ("-lead", "x" * 129, "sp%20ace", "a%252fb", "_x", "a:b"):
         status, body = await raw_request(base, f"/users/{user}{CHAT}")  # no client normalisation
         assert status == 400, user
         assert orjson.loads(body)["error"]["code"] == "invalid_user_id"
