@@ -125,6 +125,28 @@ async def raw_request(
     return status, body
 
 
+async def raw_post_json(
+    url: str, target: str, header_lines: bytes, body: bytes
+) -> tuple[int, bytes]:
+    """POST `body` as JSON with `header_lines` exactly as given (e.g. bytes that are not UTF-8)."""
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+            + header_lines
+            + b"\r\n"
+            + body
+        )
+        await writer.drain()
+        data = await reader.read()
+    finally:
+        writer.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), payload
+
+
 def _dechunk(data: bytes) -> bytes:
     out = b""
     while data:
