@@ -27,6 +27,7 @@ from proxy.cache.redis_client import RedisCheck, redis_ctx
 from proxy.ids import IdGenerator
 from proxy.keyring import KeyRing
 from proxy.lifecycle import Lifecycle
+from proxy.redaction import display_url
 from proxy.serving import release_stop_signals, tune_gc
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
@@ -271,7 +272,7 @@ async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info(
         "multi-tenant mode",
         extra={
-            "config_api": s.config_api_url,
+            "config_api": display_url(s.config_api_url),
             "auth": s.auth_mode,
             "encryption": keyring is not None,
         },

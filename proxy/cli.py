@@ -86,6 +86,12 @@ def _check_config() -> int:
     settings = _load_settings()
     if settings is None:
         return 1
-    where = settings.config_path if settings.mode == "static" else settings.config_api_url
+    from proxy.redaction import display_url
+
+    where = (
+        settings.config_path
+        if settings.mode == "static"
+        else display_url(settings.config_api_url or "")
+    )
     print(f"ok: {settings.mode} mode, config {where}")
     return 0

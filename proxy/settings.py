@@ -11,11 +11,15 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from proxy.redaction import display_url
+
 MIB = 1024 * 1024
+# A field holding a dependency's URL: its repr goes through `display_url`.
+_URL = {"url": True}
 
 
 class SettingsError(ValueError):
@@ -45,9 +49,9 @@ class Settings:
     metrics_flush_interval: float = 1.0
     prometheus_multiproc_dir: str | None = None
     # Multi-tenant mode (SPEC sections 2, 4, 6).
-    redis_url: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, metadata=_URL)
     redis_timeout: float = 0.5
-    config_api_url: str | None = None
+    config_api_url: str | None = field(default=None, metadata=_URL)
     config_api_key: str | None = field(default=None, repr=False)
     config_api_timeout: float = 5.0
     config_cache_ttl: int = 3600
@@ -66,7 +70,7 @@ class Settings:
     upstream_allow_private: bool = False
     upstream_allowed_hosts: frozenset[str] = frozenset()
     # Telemetry webhook (SPEC section 9).
-    telemetry_url: str | None = None
+    telemetry_url: str | None = field(default=None, metadata=_URL)
     telemetry_timeout: float = 1.0
     telemetry_batch_max: int = 1
     telemetry_secret: str | None = field(default=None, repr=False)
@@ -144,6 +148,17 @@ class Settings:
     def is_multi_tenant(self) -> bool:
         return self.mode == MULTI_TENANT
 
+    def __repr__(self) -> str:
+        """Secrets are left out; URLs are shown without their credentials."""
+        shown = []
+        for f in fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                if f.metadata.get("url") and value is not None:
+                    value = display_url(value)
+                shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
 
 def _mode(r: _Reader) -> str:
     """SPEC section 2: detected from the environment, or forced with PROXY_MODE."""
@@ -168,6 +183,12 @@ def _mode(r: _Reader) -> str:
 
 
 def _check_multi_tenant(s: Settings) -> None:
+    if s.config_api_key and s.config_api_url and _has_credentials(s.config_api_url):
+        raise SettingsError(
+            "CONFIG_API_URL holds credentials (user:pass@, sent as HTTP Basic auth) and "
+            "CONFIG_API_KEY is set (sent as Bearer): only one Authorization can be sent; "
+            "use one of them"
+        )
     if not s.is_multi_tenant:
         return
     if s.auth_mode != "none" and not (s.auth_jwt_secret or s.auth_jwt_public_key):
@@ -175,6 +196,10 @@ def _check_multi_tenant(s: Settings) -> None:
             "multi-tenant mode needs client authentication: set AUTH_JWT_SECRET (HS256) or "
             "AUTH_JWT_PUBLIC_KEY (RS256/ES256/EdDSA), or AUTH_MODE=none behind a trusted network"
         )
+
+
+def _has_credentials(url: str) -> bool:
+    return display_url(url) != url
 
 
 def _encryption_keys(r: _Reader) -> tuple[tuple[str, bytes], ...]:

@@ -114,3 +114,36 @@ def test_encryption_key_ring():
     )
     assert [kid for kid, _ in ring.encryption_keys] == ["new", "default"]  # the ring wins
     assert "MDEyMzQ1" not in repr(ring)
+
+
+def test_settings_repr_shows_dependency_urls_without_credentials():
+    from proxy.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://default:canary-r@127.0.0.1:6379/2",
+            "CONFIG_API_URL": "http://cfg:canary-c@127.0.0.1:9/",
+            "TELEMETRY_WEBHOOK_URL": "http://hook:canary-t@127.0.0.1:9/events",
+            "AUTH_MODE": "none",
+        }
+    )
+    shown = repr(settings)
+    assert "canary" not in shown
+    assert "config_api_url='http://***@127.0.0.1:9'" in shown
+    assert "redis_url='redis://***@127.0.0.1:6379/2'" in shown
+    assert settings.config_api_url == "http://cfg:canary-c@127.0.0.1:9"  # still used
+
+
+def test_config_api_credentials_and_key_together_are_refused():
+    from proxy.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="CONFIG_API_KEY") as caught:
+        Settings.from_env(
+            {
+                "REDIS_URL": "redis://127.0.0.1:6379/2",
+                "CONFIG_API_URL": "http://cfg:canary@127.0.0.1:9",
+                "CONFIG_API_KEY": "k",
+                "AUTH_MODE": "none",
+            }
+        )
+    assert "canary" not in str(caught.value)
