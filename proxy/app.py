@@ -19,6 +19,7 @@ from proxy import keys
 from proxy.accounting.cost import PriceBook
 from proxy.accounting.records import FanOutSink, UsageSink
 from proxy.api import routes
+from proxy.api.connection import GatewayServer
 from proxy.api.health import ReadinessCheck, StaticConfigCheck
 from proxy.api.proxy import ProxyHandler
 from proxy.cache.configs import ConfigCache
@@ -85,8 +86,18 @@ async def create_app(
     return app
 
 
-class DrainingRunner(web.AppRunner):
-    """An AppRunner whose shutdown loses no request.
+class GatewayRunner(web.AppRunner):
+    """An AppRunner whose connections are `GatewayConnection`s: parser refusals
+    answered as JSON, the `PROXY_REQUEST_TIMEOUT` deadline. The tests' servers
+    use it too (tests/helpers.GatewayTestServer)."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()  # the app's startup; aiohttp's handler options
+        return GatewayServer(made, request_timeout=self.app[keys.SETTINGS].request_timeout)
+
+
+class DrainingRunner(GatewayRunner):
+    """A GatewayRunner whose shutdown loses no request.
 
     aiohttp stops listening and at once closes every connection without a request
     in progress, including one accepted a moment ago whose request is still on its

@@ -7,6 +7,8 @@ status, `type` and `code` of SPEC 5.1's error table:
       InvalidRequestError (400 invalid_request_error)
         InvalidJSONError, InvalidPathError, InvalidUserIdError, MissingModelError,
         InvalidEncodingError, MethodNotAllowedError (405)
+        MalformedRequestError (what the HTTP parser refuses),
+        RequestTimeoutError (408 request_timeout), ExpectationFailedError (417)
         RequestTooLargeError (413 request_too_large)
       AuthenticationError (401 authentication_error)
         MissingCredentialsError, InvalidTokenError, MissingUpstreamKeyError
@@ -31,6 +33,8 @@ class ProxyError(Exception):
     status = 500
     error_type = "server_error"
     code: str | None = "internal_error"
+    # The connection is closed after this answer (the rest of the request is unreadable).
+    closes_connection = False
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -84,6 +88,20 @@ class MissingModelError(InvalidRequestError):
 
 class MethodNotAllowedError(InvalidRequestError):
     status, code = 405, "method_not_allowed"
+
+
+class MalformedRequestError(InvalidRequestError):
+    closes_connection = True
+
+
+class RequestTimeoutError(InvalidRequestError):
+    status, code = 408, "request_timeout"
+    closes_connection = True
+
+
+class ExpectationFailedError(InvalidRequestError):
+    status = 417
+    closes_connection = True  # the body that was to follow will not be read
 
 
 class RequestTooLargeError(InvalidRequestError):

@@ -38,6 +38,7 @@ class Settings:
     workers: int = 1
     graceful_timeout: float = 30.0
     keepalive_timeout: float = 75.0
+    request_timeout: float = 30.0
     max_requests: int = 0
     max_requests_jitter: int = 0
     max_body_bytes: int = 32 * MIB
@@ -96,6 +97,7 @@ class Settings:
             workers=r.integer("PROXY_WORKERS", os.cpu_count() or 1, low=1),
             graceful_timeout=r.seconds("PROXY_GRACEFUL_TIMEOUT", 30.0),
             keepalive_timeout=r.seconds("PROXY_KEEPALIVE_TIMEOUT", 75.0),
+            request_timeout=r.seconds("PROXY_REQUEST_TIMEOUT", 30.0),
             max_requests=r.integer("PROXY_MAX_REQUESTS", 0),
             max_requests_jitter=r.integer("PROXY_MAX_REQUESTS_JITTER", 0),
             max_body_bytes=r.integer("PROXY_MAX_BODY_BYTES", 32 * MIB, low=1),

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from proxy.app import create_app
 from proxy.settings import Settings
-from tests.helpers import ConfigAPIStub, RecordingSink, Upstream, mint_jwt
+from tests.helpers import ConfigAPIStub, GatewayTestServer, RecordingSink, Upstream, mint_jwt
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -53,8 +53,7 @@ def make_proxy(
     async def make(doc: dict[str, Any], **env: str) -> TestClient:
         environ = {"PROXY_CONFIG": write_config(doc), "PROXY_REQUEST_LOG": "0", **env}
         app = await create_app(Settings.from_env(environ), sinks=[sink])
-        # As in production (proxy.app.create_runner): a client disconnect cancels the handler.
-        return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+        return await aiohttp_client(GatewayTestServer(app))
 
     return make
 
@@ -134,7 +133,7 @@ def make_mt_proxy(aiohttp_client: Any, sink: RecordingSink, mt_env: dict[str, st
     async def make(dns_resolver: Any = None, **env: str) -> TestClient:
         settings = Settings.from_env({**mt_env, **env})
         app = await create_app(settings, sinks=[sink], dns_resolver=dns_resolver)
-        return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+        return await aiohttp_client(GatewayTestServer(app))
 
     return make
 

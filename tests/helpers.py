@@ -10,10 +10,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from proxy.accounting.records import UsageRecord
+from proxy.app import GatewayRunner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class GatewayTestServer(TestServer):
+    """The gateway app served as production serves it (`proxy.app.GatewayRunner`):
+    its connections answer parser refusals as JSON and keep PROXY_REQUEST_TIMEOUT.
+    aiohttp's start_server passes `handler_cancellation=True`, as production does."""
+
+    async def _make_runner(self, **kwargs: object) -> GatewayRunner:
+        return GatewayRunner(self.app, **kwargs)
 
 
 class RecordingSink:

@@ -13,6 +13,7 @@ def test_defaults():
     assert s.max_body_bytes == 32 * MIB
     assert s.cors_allowed_origins == ()
     assert (s.config_degraded_ttl, s.config_stale_if_error) == (5.0, 300.0)
+    assert s.request_timeout == 30.0
 
 
 def test_vibekit_config_is_an_alias_and_proxy_config_wins():
@@ -33,10 +34,12 @@ def test_values_are_cast():
             "PROXY_REQUEST_LOG": "off",
             "CONFIG_DEGRADED_TTL": "0.2",
             "CONFIG_STALE_IF_ERROR": "1.5",
+            "PROXY_REQUEST_TIMEOUT": "0.5",
         }
     )
     assert (s.config_degraded_ttl, s.config_stale_if_error) == (0.2, 1.5)
     assert (s.port, s.workers, s.graceful_timeout, s.request_log) == (9000, 3, 2.5, False)
+    assert s.request_timeout == 0.5
     assert s.cors_allowed_origins == ("https://a.example", "https://b.example")
 
 
@@ -49,6 +52,7 @@ def test_values_are_cast():
         ("PROXY_MAX_BODY_BYTES", "-1"),
         ("PROXY_GRACEFUL_TIMEOUT", "soon"),
         ("PROXY_GRACEFUL_TIMEOUT", "0"),
+        ("PROXY_REQUEST_TIMEOUT", "0"),
         ("PROXY_REQUEST_LOG", "maybe"),
         ("PROXY_MODE", "cluster"),
         ("TELEMETRY_WEBHOOK_URL", "receiver:9000/events"),

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy import keys
+from proxy.api.connection import expect_continue
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.paths import check_user_id, split_path
 from proxy.cache.redis_client import RedisUnavailable
@@ -33,7 +34,7 @@ class AdminUnavailableError(ProxyError):
 def create_admin_app(admin_key: str) -> web.Application:
     app = web.Application(middlewares=[_admin_errors, _admin_auth])
     app[ADMIN_DIGEST] = hashlib.sha256(admin_key.encode()).digest()
-    app.router.add_delete("/cache/users/{user_id}", invalidate_user)
+    app.router.add_delete("/cache/users/{user_id}", invalidate_user, expect_handler=expect_continue)
     return app
 
 

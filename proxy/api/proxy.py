@@ -25,6 +25,7 @@ from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path, split_user_path
 from proxy.errors import (
     InvalidEncodingError,
+    MalformedRequestError,
     MethodNotAllowedError,
     ProxyError,
     RequestTooLargeError,
@@ -177,12 +178,12 @@ class ProxyHandler:
             ) from None
         except ConnectionError:
             raise ClientGoneError("The client disconnected while sending the body.") from None
-        except web.RequestPayloadError as e:
+        except web.RequestPayloadError as e:  # its message may quote the body: never repeated
             if isinstance(e.__cause__, ContentEncodingError):
                 raise InvalidEncodingError(
                     f"The request body is not valid {encoding} data.", param="Content-Encoding"
                 ) from None
-            raise
+            raise MalformedRequestError("The request body is malformed.") from None
         body = inspect_body(raw, request.headers.get("Content-Type", "").lower())
         model = body.model
         record.model = model
