@@ -21,10 +21,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class GatewayTestServer(TestServer):
     """The gateway app served as production serves it (`proxy.app.GatewayRunner`):
     its connections answer parser refusals as JSON and keep PROXY_REQUEST_TIMEOUT.
-    aiohttp's start_server passes `handler_cancellation=True`, as production does."""
+    aiohttp's start_server passes `handler_cancellation=True`; no access log, as in
+    production (proxy.app.build_runner)."""
 
     async def _make_runner(self, **kwargs: object) -> GatewayRunner:
-        return GatewayRunner(self.app, **kwargs)
+        return GatewayRunner(self.app, access_log=None, **kwargs)
 
 
 class RecordingSink:
