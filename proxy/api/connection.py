@@ -99,8 +99,9 @@ class GatewayConnection(RequestHandler):
         messages = self._messages
         queued = len(messages)
         super().data_received(data)
-        if len(messages) > queued:
-            self._parsed(messages[-1])
+        i = queued
+        while i < len(messages):
+            i += self._parsed(i)
         arriving = self._arriving
         if arriving is not None and (arriving.is_eof() or arriving.exception() is not None):
             self._arriving = None
@@ -136,16 +137,25 @@ class GatewayConnection(RequestHandler):
         response.force_close()
         return response
 
-    def _parsed(self, message: tuple[Any, StreamReader]) -> None:
-        head, body = message
+    def _parsed(self, i: int) -> int:
+        """Look at the message the parser just queued at position `i`; 0 if it was
+        taken out of the queue, else 1."""
+        head, body = self._messages[i]
+        if not isinstance(head, _ErrInfo) and not head.path.startswith("/"):
+            # Authority-form (CONNECT host:443) and asterisk-form (OPTIONS *) targets
+            # pass the parser; only origin-form is served (SPEC 5.1), before routing.
+            refused = InvalidPathError("Only origin-form request targets ('/v1/...') are served.")
+            self._messages[i] = (_ErrInfo(status=400, exc=refused, message=""), EMPTY_PAYLOAD)
+            return 1
         arriving = self._arriving
         if isinstance(head, _ErrInfo) and arriving is not None and not arriving.is_eof():
             # The parser gave up inside the body of a request already handed to a
             # handler: that handler answers, and this connection takes no more.
-            self._messages.pop()
+            del self._messages[i]
             self._end_body(arriving, MalformedRequestError(_UNPARSABLE))
-            return
+            return 0
         self._arriving = body
+        return 1
 
     def _start_deadline(self) -> None:
         loop = self._loop

@@ -20,7 +20,7 @@ from aiohttp.abc import AbstractResolver
 from proxy.app import create_app
 from proxy.settings import Settings
 from tests.conftest import JWT_SECRET, openai_route
-from tests.helpers import Upstream, mint_jwt
+from tests.helpers import GatewayTestServer, Upstream, mint_jwt
 
 ROUTE_KEY = "sk-route-key-0001"
 
@@ -120,7 +120,7 @@ async def gateway(
             prefix = "/users/bob"
             auth = f"Authorization: Bearer {mint_jwt('bob', JWT_SECRET)}\r\n"
         app = await create_app(Settings.from_env(environ), sinks=[sink], dns_resolver=resolver)
-        client = await aiohttp_client(app)
+        client = await aiohttp_client(GatewayTestServer(app))
         yield Gateway(client, upstream, prefix, auth), evil_seen
 
 
@@ -207,11 +207,6 @@ async def test_targets_refused_before_any_handler_reach_nobody(gateway, method, 
     assert gw.upstream.seen == [] and evil == []
 
 
-@pytest.mark.xfail(
-    reason="refused before any handler runs (aiohttp's parser, or its router's text 404): "
-    "the answer is shaped in the server protocol, not by the routes",
-    strict=True,
-)
 @pytest.mark.parametrize(("method", "target"), NOT_ROUTABLE)
 async def test_targets_refused_before_any_handler_are_invalid_path_json(gateway, method, target):
     gw, _ = gateway
