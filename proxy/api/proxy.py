@@ -32,7 +32,6 @@ from proxy.errors import (
 )
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
-from proxy.redaction import redact
 from proxy.streaming.sse import SSETracker
 from proxy.streaming.usage import Usage, usage_from_body
 from proxy.telemetry.metrics import Metrics
@@ -45,6 +44,7 @@ from proxy.upstream.body import (
     inspect_body,
     upstream_body,
 )
+from proxy.upstream.error_body import read_error_body
 from proxy.upstream.forward import TRANSPORT_ERRORS, Timeouts, UpstreamURLs, transport_error
 from proxy.upstream.headers import copy_response_headers, upstream_headers
 from proxy.upstream.mock import MockProvider
@@ -217,7 +217,7 @@ class ProxyHandler:
             raise transport_error(e, url, started=False) from None
         done = False
         try:
-            if upstream.content_type == "text/event-stream":
+            if upstream.status < 300 and upstream.content_type == "text/event-stream":
                 response = await self._relay_stream(
                     request, ex, upstream, start_wall, start, add_usage
                 )
@@ -240,21 +240,25 @@ class ProxyHandler:
         start_wall: float,
         start: float,
     ) -> web.Response:
+        status = upstream.status
         try:
-            data = await upstream.read()
+            if 200 <= status < 300:
+                data = await upstream.read()
+            else:  # an error answer, whatever its content type: bounded, key masked
+                key = route.api_key or request.headers.get("X-Provider-API-Key")
+                data, whole = await read_error_body(upstream.content, key)
+                if not whole:
+                    upstream.close()  # the rest of the body is not read: drop the connection
         except TRANSPORT_ERRORS as e:
             raise transport_error(e, upstream.url, started=True) from None
         stop_wall = time.time()
         ex.upstream_s = perf_counter() - start
-        status = upstream.status
         ex.record.status = status
         if "json" in upstream.content_type:
             usage = usage_from_body(data)
             if usage is not None:
                 record = ex.record
                 record.input_tokens, record.output_tokens, record.cached_tokens = usage
-        if status >= 400:
-            data = redact(data, route.api_key or request.headers.get("X-Provider-API-Key"))
         response = web.Response(body=data, status=status)
         copy_response_headers(upstream.headers, response.headers)
         self._stamp(response, ex, start_wall, stop_wall)
