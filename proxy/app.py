@@ -33,7 +33,7 @@ from proxy.serving import release_stop_signals, tune_gc
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
-from proxy.telemetry.logs import RequestLogSink, configure_logging
+from proxy.telemetry.logs import RateLimitedLog, RequestLogSink, configure_logging
 from proxy.telemetry.metrics import Metrics
 from proxy.telemetry.webhook import WebhookSink
 from proxy.tenancy.auth import Authenticator, OpenAccess
@@ -65,6 +65,7 @@ async def create_app(
     app[keys.TASKS] = TaskSet()
     app[keys.LIFECYCLE] = Lifecycle()
     app[keys.METRICS] = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
+    app[keys.UPSTREAM_WARNINGS] = RateLimitedLog(logging.getLogger("proxy.upstream"))
     if dns_resolver is not None:
         app[keys.DNS_RESOLVER] = dns_resolver
     # Cleanup runs in reverse: the sinks flush while Redis and the sessions are still open.
@@ -301,6 +302,7 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
         lifecycle=app[keys.LIFECYCLE],
         sink=app[keys.SINK],
         metrics=app[keys.METRICS],
+        warnings=app[keys.UPSTREAM_WARNINGS],
         ids=app[keys.IDS],
         prices=PriceBook(),
         mock=MockProvider(),

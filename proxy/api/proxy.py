@@ -34,6 +34,7 @@ from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.streaming.sse import SSETracker
 from proxy.streaming.usage import Usage, usage_from_body
+from proxy.telemetry.logs import RateLimitedLog
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator
 from proxy.tenancy.config import Route
@@ -99,6 +100,7 @@ class ProxyHandler:
         lifecycle: Lifecycle,
         sink: UsageSink,
         metrics: Metrics,
+        warnings: RateLimitedLog,
         ids: IdGenerator,
         prices: PriceBook,
         mock: MockProvider,
@@ -113,6 +115,7 @@ class ProxyHandler:
         self._lifecycle = lifecycle
         self._sink = sink
         self._metrics = metrics
+        self._warnings = warnings
         self._ids = ids
         self._prices = prices
         self._mock = mock
@@ -214,7 +217,7 @@ class ProxyHandler:
                 allow_redirects=False,
             )
         except TRANSPORT_ERRORS as e:
-            raise transport_error(e, url, started=False) from None
+            raise transport_error(e, url, started=False, warnings=self._warnings) from None
         done = False
         try:
             if upstream.status < 300 and upstream.content_type == "text/event-stream":
@@ -250,7 +253,7 @@ class ProxyHandler:
                 if not whole:
                     upstream.close()  # the rest of the body is not read: drop the connection
         except TRANSPORT_ERRORS as e:
-            raise transport_error(e, upstream.url, started=True) from None
+            raise transport_error(e, upstream.url, started=True, warnings=self._warnings) from None
         stop_wall = time.time()
         ex.upstream_s = perf_counter() - start
         ex.record.status = status
@@ -294,7 +297,7 @@ class ProxyHandler:
                 await response.write(out)  # even b"": the headers must not wait for a line end
             last += tracker.finish()
         except TRANSPORT_ERRORS as e:
-            failure = transport_error(e, upstream.url, started=True)
+            failure = transport_error(e, upstream.url, started=True, warnings=self._warnings)
         except ConnectionError:
             raise ClientGoneError("The client disconnected mid-stream.") from None
         finally:
