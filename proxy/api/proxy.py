@@ -33,7 +33,8 @@ from proxy.errors import (
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.streaming.sse import SSETracker
-from proxy.streaming.usage import Usage, usage_from_body
+from proxy.streaming.text import text_fields
+from proxy.streaming.usage import Usage, settle_stream, usage_from_body
 from proxy.telemetry.logs import RateLimitedLog
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator
@@ -222,7 +223,7 @@ class ProxyHandler:
         try:
             if upstream.status < 300 and upstream.content_type == "text/event-stream":
                 response = await self._relay_stream(
-                    request, ex, upstream, start_wall, start, add_usage
+                    request, ex, upstream, start_wall, start, add_usage, len(body.raw)
                 )
             else:
                 response = await self._relay_body(request, ex, route, upstream, start_wall, start)
@@ -275,13 +276,16 @@ class ProxyHandler:
         start_wall: float,
         start: float,
         drop_usage_chunk: bool,
+        prompt_bytes: int,
     ) -> web.StreamResponse:
         stop_wall = time.time()  # streaming: "stop" is when the upstream's headers arrived
         ex.record.status = upstream.status
         response = _CoalescingStreamResponse(status=upstream.status)
         copy_response_headers(upstream.headers, response.headers)
         self._stamp(response, ex, start_wall, stop_wall)
-        tracker = SSETracker(drop_usage_chunk=drop_usage_chunk)
+        tracker = SSETracker(
+            drop_usage_chunk=drop_usage_chunk, text=text_fields(ex.record.endpoint)
+        )
         failure: ProxyError | None = None
         content = upstream.content
         last = b""  # what goes out with the end of the response, in its write
@@ -300,10 +304,12 @@ class ProxyHandler:
             failure = transport_error(e, upstream.url, started=True, warnings=self._warnings)
         except ConnectionError:
             raise ClientGoneError("The client disconnected mid-stream.") from None
-        finally:
+        finally:  # also when cancelled: a client that left is billed for what it got
             ex.upstream_s = perf_counter() - start
-            if tracker.usage.is_known:
-                _take_usage(ex.record, tracker.usage)
+            usage = tracker.usage
+            if settle_stream(usage, tracker.text_chars, prompt_bytes):
+                ex.record.usage_estimated = True
+            _take_usage(ex.record, usage)
         if failure is not None:
             ex.record.error = failure.code
             self._metrics.upstream_error(getattr(failure, "kind", "other"))
