@@ -15,7 +15,7 @@ REQUEST_FIELDS = {
     "event_type", "event_id", "timestamp", "request_id", "deployment_mode", "model",
     "upstream_model", "provider", "endpoint", "status", "status_code", "error_code",
     "duration_ms", "upstream_ms", "input_tokens", "output_tokens", "cached_tokens",
-    "cost_usd", "stream",
+    "cost_usd", "stream", "usage_estimated",
 }  # fmt: skip
 
 
