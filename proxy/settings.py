@@ -16,6 +16,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from proxy.redaction import display_url
+from proxy.store.url import DatabaseURLError, parse_database_url
 
 MIB = 1024 * 1024
 # A field holding a dependency's URL: its repr goes through `display_url`.
@@ -70,6 +71,9 @@ class Settings:
     admin_key: str | None = field(default=None, repr=False)
     upstream_allow_private: bool = False
     upstream_allowed_hosts: frozenset[str] = frozenset()
+    # Built-in tenant store (SPEC 7, 7.1): parsed by proxy.store.url.parse_database_url.
+    database_url: str | None = field(default=None, metadata=_URL)
+    store_timeout: float = 5.0
     # Telemetry webhook (SPEC section 9).
     telemetry_url: str | None = field(default=None, metadata=_URL)
     telemetry_timeout: float = 1.0
@@ -133,6 +137,8 @@ class Settings:
             admin_key=r.raw("PROXY_ADMIN_KEY"),
             upstream_allow_private=r.flag("UPSTREAM_ALLOW_PRIVATE", False),
             upstream_allowed_hosts=frozenset(h.lower() for h in r.csv("UPSTREAM_ALLOWED_HOSTS")),
+            database_url=_database_url(r),
+            store_timeout=r.seconds("STORE_TIMEOUT", 5.0),
             telemetry_url=r.http_url("TELEMETRY_WEBHOOK_URL"),
             telemetry_timeout=r.seconds("TELEMETRY_TIMEOUT", 1.0),
             telemetry_batch_max=r.integer("TELEMETRY_BATCH_MAX", 1, low=1, high=10_000),
@@ -145,6 +151,19 @@ class Settings:
         )
         _check_multi_tenant(settings)
         return settings
+
+    @classmethod
+    def for_store_commands(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """What `db migrate` and `keys rotate` need (DATABASE_URL, STORE_TIMEOUT, the
+        key ring), without the serving mode's checks."""
+        r = _Reader(os.environ if environ is None else environ)
+        if r.raw("DATABASE_URL") is None:
+            raise SettingsError("DATABASE_URL is not set (sqlite:///file.db or mysql://...)")
+        return cls(
+            database_url=_database_url(r),
+            store_timeout=r.seconds("STORE_TIMEOUT", 5.0),
+            encryption_keys=_encryption_keys(r),
+        )
 
     @property
     def is_multi_tenant(self) -> bool:
@@ -202,6 +221,16 @@ def _check_multi_tenant(s: Settings) -> None:
 
 def _has_credentials(url: str) -> bool:
     return display_url(url) != url
+
+
+def _database_url(r: _Reader) -> str | None:
+    raw = r.raw("DATABASE_URL")
+    if raw is not None:
+        try:
+            parse_database_url(raw)
+        except DatabaseURLError as e:
+            raise SettingsError(str(e)) from None
+    return raw
 
 
 def _encryption_keys(r: _Reader) -> tuple[tuple[str, bytes], ...]:
