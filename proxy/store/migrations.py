@@ -99,6 +99,7 @@ async def migrate_sqlite(db: aiosqlite.Connection, steps: Steps = SQLITE_STEPS) 
 async def migrate_mysql(conn: Any, steps: Steps = MYSQL_STEPS) -> tuple[int, int]:
     """`tenant-proxy db migrate` on an aiomysql connection (autocommit)."""
     async with conn.cursor() as cur:
+        await cur.execute("SET SESSION sql_notes = 0")  # no "already exists" notes on re-runs
         await cur.execute("SELECT GET_LOCK(%s, 30)", (_MIGRATE_LOCK,))
         if (await cur.fetchone())[0] != 1:
             raise StoreSetupError("another `tenant-proxy db migrate` holds the lock; try again")
