@@ -9,6 +9,7 @@ status, `type` and `code` of SPEC 5.1's error table:
         InvalidEncodingError, MethodNotAllowedError (405)
         MalformedRequestError (what the HTTP parser refuses),
         RequestTimeoutError (408 request_timeout), ExpectationFailedError (417)
+        UnsupportedParameterError (unsupported_parameter)
         RequestTooLargeError (413 request_too_large)
       AuthenticationError (401 authentication_error)
         MissingCredentialsError, InvalidTokenError, MissingUpstreamKeyError
@@ -206,3 +207,9 @@ class EncryptionNotConfiguredError(InvalidRequestError):
     """A document holds an `api_key` but no key ring is configured: keys are never stored plain."""
 
     code = "encryption_not_configured"
+
+
+class UnsupportedParameterError(InvalidRequestError):
+    """A request field the route's provider format cannot express (SPEC 13); `param` names it."""
+
+    code = "unsupported_parameter"
