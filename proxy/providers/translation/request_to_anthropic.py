@@ -56,6 +56,7 @@ _REFUSED_WHEN_SET = (
     "moderation",
 )
 _REFUSED_WHEN_TRUTHY = ("logprobs", "logit_bias", "frequency_penalty", "presence_penalty")
+_KNOWN = _MAPPED | _DROPPED | {"n", "modalities", *_REFUSED_WHEN_SET, *_REFUSED_WHEN_TRUTHY}
 _TOOL_CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
 _EFFORTS = frozenset({"low", "medium", "high", "xhigh"})
 
@@ -88,7 +89,7 @@ def openai_chat_to_anthropic(doc: dict[str, Any], *, max_tokens_default: int) ->
 
 def _refuse_unexpressible(doc: dict[str, Any]) -> None:
     for field in doc:
-        if field not in _MAPPED and field not in _DROPPED:
+        if field not in _KNOWN:
             raise UnsupportedParameterError(_cannot(field), param=field)
     if (doc.get("n") or 1) != 1:
         raise UnsupportedParameterError(

@@ -128,7 +128,11 @@ class AnthropicToOpenAIStream:
         kind = delta.get("type")
         if kind == "text_delta":
             return self._chunk(b'{"content":' + orjson.dumps(delta.get("text", "")) + b"}")
-        if kind == "input_json_delta" and doc.get("index") in self._tools:
+        if (
+            kind == "input_json_delta"
+            and delta.get("partial_json")
+            and doc.get("index") in self._tools
+        ):
             index = str(self._tools[doc["index"]]).encode()
             arguments = orjson.dumps(delta.get("partial_json", ""))
             call = b'{"index":' + index + b',"function":{"arguments":' + arguments + b"}}"
