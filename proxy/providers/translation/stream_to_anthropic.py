@@ -83,10 +83,15 @@ class OpenAIToAnthropicStream:
             return b""
         if data == b"[DONE]":
             return self._message_end()
-        doc = orjson.loads(data)
-        if doc.get("error") is not None:
+        try:
+            doc = orjson.loads(data)
+            error = doc.get("error")
+        except (orjson.JSONDecodeError, AttributeError):
+            doc, error = {}, {"message": "the upstream sent an unreadable event"}
+        if error is not None:
             self.failed = True
-            return _error_event((doc["error"] or {}).get("message") or "upstream stream failed")
+            message = error.get("message") if isinstance(error, dict) else None
+            return _error_event(message or "the upstream stream failed")
         out = b"" if self._started else self._message_start(doc)
         if doc.get("usage"):
             self._usage = doc["usage"]

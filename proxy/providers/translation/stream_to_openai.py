@@ -81,8 +81,11 @@ class AnthropicToOpenAIStream:
     def _event(self, data: bytes) -> bytes:
         if self.complete or self.failed:
             return b""
-        doc = orjson.loads(data)
-        kind = doc.get("type")
+        try:
+            doc = orjson.loads(data)
+            kind = doc.get("type")
+        except (orjson.JSONDecodeError, AttributeError):
+            return self._upstream_error({"message": "the upstream sent an unreadable event"})
         if kind == "content_block_delta":
             return self._delta(doc)
         if kind == "content_block_start":
