@@ -21,6 +21,7 @@ from proxy.accounting.cost import PriceBook
 from proxy.accounting.records import FanOutSink, UsageSink
 from proxy.accounting.settlement import Settlement
 from proxy.api import routes
+from proxy.api.connection import GatewayServer
 from proxy.api.health import ReadinessCheck, StaticConfigCheck
 from proxy.api.proxy import ProxyHandler
 from proxy.api.relay import Relay
@@ -31,11 +32,12 @@ from proxy.ids import IdGenerator
 from proxy.keyring import KeyRing
 from proxy.lifecycle import Lifecycle
 from proxy.providers import PROVIDERS
+from proxy.redaction import display_url
 from proxy.serving import release_stop_signals, tune_gc
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
-from proxy.telemetry.logs import RequestLogSink, configure_logging
+from proxy.telemetry.logs import RateLimitedLog, RequestLogSink, configure_logging
 from proxy.telemetry.metrics import Metrics
 from proxy.telemetry.webhook import WebhookSink
 from proxy.tenancy.auth import Authenticator, OpenAccess
@@ -68,6 +70,7 @@ async def create_app(
     app[keys.TASKS] = TaskSet()
     app[keys.LIFECYCLE] = Lifecycle()
     app[keys.METRICS] = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
+    app[keys.UPSTREAM_WARNINGS] = RateLimitedLog(logging.getLogger("proxy.upstream"))
     if dns_resolver is not None:
         app[keys.DNS_RESOLVER] = dns_resolver
     # Cleanup runs in reverse: the sinks flush while Redis and the sessions are still open.
@@ -89,8 +92,18 @@ async def create_app(
     return app
 
 
-class DrainingRunner(web.AppRunner):
-    """An AppRunner whose shutdown loses no request.
+class GatewayRunner(web.AppRunner):
+    """An AppRunner whose connections are `GatewayConnection`s: parser refusals
+    answered as JSON, the `PROXY_REQUEST_TIMEOUT` deadline. The tests' servers
+    use it too (tests/helpers.GatewayTestServer)."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()  # the app's startup; aiohttp's handler options
+        return GatewayServer(made, request_timeout=self.app[keys.SETTINGS].request_timeout)
+
+
+class DrainingRunner(GatewayRunner):
+    """A GatewayRunner whose shutdown loses no request.
 
     aiohttp stops listening and at once closes every connection without a request
     in progress, including one accepted a moment ago whose request is still on its
@@ -245,6 +258,8 @@ async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
         l1_size=s.config_l1_size,
         l1_ttl=s.config_l1_ttl,
         negative_ttl=s.config_negative_ttl,
+        degraded_ttl=s.config_degraded_ttl,
+        stale_if_error=s.config_stale_if_error,
         events=app.get(keys.TELEMETRY),
     )
     subscriber = InvalidationSubscriber(
@@ -274,7 +289,7 @@ async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info(
         "multi-tenant mode",
         extra={
-            "config_api": s.config_api_url,
+            "config_api": display_url(s.config_api_url),
             "auth": s.auth_mode,
             "encryption": keyring is not None,
         },
@@ -287,13 +302,16 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     """The /v1 handler and its stages (see proxy.api.proxy)."""
     settings = app[keys.SETTINGS]
     metrics = app[keys.METRICS]
-    send = Send(app[keys.HTTP], connect_timeout=settings.upstream_connect_timeout)
+    warnings = app[keys.UPSTREAM_WARNINGS]  # the guard's too (upstream.session)
+    send = Send(
+        app[keys.HTTP], connect_timeout=settings.upstream_connect_timeout, warnings=warnings
+    )
     app[keys.PROXY] = ProxyHandler(
         tenants=app[keys.TENANTS],
         auth=app[keys.AUTH],
         admission=AdmitAll(),
         exchange=Exchange(send, PROVIDERS),
-        relay=Relay(lifecycle=app[keys.LIFECYCLE], metrics=metrics),
+        relay=Relay(lifecycle=app[keys.LIFECYCLE], metrics=metrics, warnings=warnings),
         settlement=Settlement(prices=PriceBook(), metrics=metrics, sink=app[keys.SINK]),
         ids=app[keys.IDS],
         metrics=metrics,

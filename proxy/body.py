@@ -4,6 +4,12 @@ The edge inspects a body once (`inspect_body`); the route choice, the provider
 table (the mock reads it; translations will), the exchange and the settlement read
 the result. Bodies that are not JSON are never parsed: multipart uploads give up
 their `model` field, anything else is opaque.
+
+Request `Content-Encoding`: aiohttp's request parser decodes `gzip` and `deflate`
+bodies itself as they arrive, in bounded steps under flow control, so the app's
+`client_max_size` bounds the decoded size (413) and a compression bomb stops there.
+The proxy only refuses what the parser does not decode (`check_content_encoding`:
+another encoding, or a list of them) and forwards the decoded bytes without the header.
 """
 
 from __future__ import annotations
@@ -14,12 +20,25 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import InvalidJSONError, InvalidRequestError
+from proxy.errors import InvalidEncodingError, InvalidJSONError, InvalidRequestError
 
 _MULTIPART_MODEL = re.compile(
     rb'content-disposition:[^\r\n]*name="model"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]{1,256})\r\n',
     re.IGNORECASE,
 )
+# What aiohttp's request parser decodes (it lower-cases the value; `br` and `zstd` too
+# when their libraries are installed, which SPEC does not offer); `identity` is no
+# encoding at all.
+_ACCEPTED_ENCODINGS = frozenset({"gzip", "deflate", "identity"})
+
+
+def check_content_encoding(value: str) -> None:
+    """Refuse a request body in an encoding the proxy does not decode."""
+    if value.lower() not in _ACCEPTED_ENCODINGS:
+        raise InvalidEncodingError(
+            "Unsupported Content-Encoding: request bodies may be gzip or deflate.",
+            param="Content-Encoding",
+        )
 
 
 @dataclass(slots=True)

@@ -8,7 +8,13 @@ defined here (tests/test_errors.py checks):
       InternalError
       InvalidRequestError (400 invalid_request_error / invalid_request)
         InvalidJSONError, InvalidPathError, InvalidUserIdError, MissingModelError
+        InvalidEncodingError (invalid_encoding)
+        UnsupportedParameterError (unsupported_parameter)
+        EncryptionNotConfiguredError (encryption_not_configured)
         MethodNotAllowedError (405 method_not_allowed)
+        MalformedRequestError (what the HTTP parser refuses)                closes
+        RequestTimeoutError (408 request_timeout)                           closes
+        ExpectationFailedError (417)                                        closes
         RequestTooLargeError (413 request_too_large)
       ClientGoneError (499 client_disconnected: records and logs only, never sent)
       AuthenticationError (401 authentication_error / invalid_token)
@@ -25,9 +31,15 @@ defined here (tests/test_errors.py checks):
       UpstreamTimeoutError (504 upstream_error / upstream_timeout)   kind "timeout"
       ConfigUnavailableError (503 service_unavailable / config_unavailable)
       AdminUnavailableError (503 service_unavailable / cache_unavailable)
+      StoreUnavailableError (503 service_unavailable / store_unavailable)
+      TenantExistsError (409 invalid_request_error / tenant_exists)
+      TenantChangedError (409 invalid_request_error / tenant_changed)
+      SealedKeyError (500 server_error / internal_error; .key_id, .reason for the log)
 
 `kind` names an upstream failure for `tenant_proxy_upstream_errors_total` (None: not
-an upstream failure); `retry_after`, when set, is sent as `Retry-After` (seconds).
+an upstream failure); `retry_after`, when set, is sent as `Retry-After` (seconds);
+`closes_connection` (marked "closes") closes the connection after the answer, the
+rest of the request being unreadable.
 Messages are for the client: they never contain keys, tokens or addresses.
 """
 
@@ -42,6 +54,7 @@ class ProxyError(Exception):
     code: str | None = "internal_error"
     kind: str | None = None  # which upstream failure, for metrics
     retry_after: float | None = None  # seconds, sent as Retry-After
+    closes_connection: bool = False  # the rest of the request is unreadable
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -81,12 +94,30 @@ class InvalidUserIdError(InvalidRequestError):
     code = "invalid_user_id"
 
 
+class InvalidEncodingError(InvalidRequestError):
+    code = "invalid_encoding"
+
+
 class MissingModelError(InvalidRequestError):
     code = "missing_model"
 
 
 class MethodNotAllowedError(InvalidRequestError):
     status, code = 405, "method_not_allowed"
+
+
+class MalformedRequestError(InvalidRequestError):
+    closes_connection = True
+
+
+class RequestTimeoutError(InvalidRequestError):
+    status, code = 408, "request_timeout"
+    closes_connection = True
+
+
+class ExpectationFailedError(InvalidRequestError):
+    status = 417
+    closes_connection = True  # the body that was to follow will not be read
 
 
 class RequestTooLargeError(InvalidRequestError):
@@ -170,3 +201,44 @@ class ConfigUnavailableError(ProxyError):
 
 class AdminUnavailableError(ProxyError):
     status, error_type, code = 503, "service_unavailable", "cache_unavailable"
+
+
+class TenantExistsError(ProxyError):
+    status, error_type, code = 409, "invalid_request_error", "tenant_exists"
+
+
+class TenantChangedError(ProxyError):
+    """The tenant changed since it was read (optimistic concurrency): read and merge again."""
+
+    status, error_type, code = 409, "invalid_request_error", "tenant_changed"
+
+
+class StoreUnavailableError(ProxyError):
+    """The tenant store is down, refused, or did not answer within its timeout."""
+
+    status, error_type, code = 503, "service_unavailable", "store_unavailable"
+
+
+class SealedKeyError(ProxyError):
+    """A stored upstream key does not open: sealed under a key id no longer in the key
+    ring, damaged, or sealed for another tenant. Such a row is never forwarded.
+
+    The message is the same for all (clients see a plain 500); log `key_id` and `reason`."""
+
+    def __init__(self, key_id: str, *, tenant_id: str, reason: str) -> None:
+        super().__init__("the tenant's upstream key cannot be decrypted")
+        self.key_id = key_id
+        self.tenant_id = tenant_id
+        self.reason = reason
+
+
+class EncryptionNotConfiguredError(InvalidRequestError):
+    """A document holds an `api_key` but no key ring is configured: keys are never stored plain."""
+
+    code = "encryption_not_configured"
+
+
+class UnsupportedParameterError(InvalidRequestError):
+    """A request field the route's provider format cannot express (SPEC 13); `param` names it."""
+
+    code = "unsupported_parameter"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from proxy.lifecycle import Lifecycle
     from proxy.settings import Settings
     from proxy.tasks import TaskSet
+    from proxy.telemetry.logs import RateLimitedLog
     from proxy.telemetry.metrics import Metrics
     from proxy.telemetry.webhook import WebhookSink
     from proxy.tenancy.auth import Authenticator
@@ -33,6 +34,8 @@ LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")  # tenant upstreams (guarded)
 CONTROL_HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("control_http")  # operator endpoints
+# Upstream warnings (refused connections, refused destinations), rate-limited per host.
+UPSTREAM_WARNINGS: web.AppKey[RateLimitedLog] = web.AppKey("upstream_warnings")
 DNS_RESOLVER: web.AppKey[AbstractResolver] = web.AppKey("dns_resolver")  # DNS, injectable for tests
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
 REDIS_GATE: web.AppKey[RedisGate] = web.AppKey("redis_gate")

@@ -11,11 +11,16 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from proxy.redaction import display_url
+from proxy.store.url import DatabaseURLError, parse_database_url
+
 MIB = 1024 * 1024
+# A field holding a dependency's URL: its repr goes through `display_url`.
+_URL = {"url": True}
 
 
 class SettingsError(ValueError):
@@ -34,6 +39,7 @@ class Settings:
     workers: int = 1
     graceful_timeout: float = 30.0
     keepalive_timeout: float = 75.0
+    request_timeout: float = 30.0
     max_requests: int = 0
     max_requests_jitter: int = 0
     max_body_bytes: int = 32 * MIB
@@ -45,15 +51,17 @@ class Settings:
     metrics_flush_interval: float = 1.0
     prometheus_multiproc_dir: str | None = None
     # Multi-tenant mode (SPEC sections 2, 4, 6).
-    redis_url: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, metadata=_URL)
     redis_timeout: float = 0.5
-    config_api_url: str | None = None
+    config_api_url: str | None = field(default=None, metadata=_URL)
     config_api_key: str | None = field(default=None, repr=False)
     config_api_timeout: float = 5.0
     config_cache_ttl: int = 3600
     config_l1_ttl: float = 30.0
     config_l1_size: int = 10_000
     config_negative_ttl: float = 5.0
+    config_degraded_ttl: float = 5.0
+    config_stale_if_error: float = 300.0
     encryption_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
     auth_mode: str = "token"  # or "none"
     auth_jwt_secret: str | None = field(default=None, repr=False)
@@ -63,8 +71,11 @@ class Settings:
     admin_key: str | None = field(default=None, repr=False)
     upstream_allow_private: bool = False
     upstream_allowed_hosts: frozenset[str] = frozenset()
+    # Built-in tenant store (SPEC 7, 7.1): parsed by proxy.store.url.parse_database_url.
+    database_url: str | None = field(default=None, metadata=_URL)
+    store_timeout: float = 5.0
     # Telemetry webhook (SPEC section 9).
-    telemetry_url: str | None = None
+    telemetry_url: str | None = field(default=None, metadata=_URL)
     telemetry_timeout: float = 1.0
     telemetry_batch_max: int = 1
     telemetry_secret: str | None = field(default=None, repr=False)
@@ -90,6 +101,7 @@ class Settings:
             workers=r.integer("PROXY_WORKERS", os.cpu_count() or 1, low=1),
             graceful_timeout=r.seconds("PROXY_GRACEFUL_TIMEOUT", 30.0),
             keepalive_timeout=r.seconds("PROXY_KEEPALIVE_TIMEOUT", 75.0),
+            request_timeout=r.seconds("PROXY_REQUEST_TIMEOUT", 30.0),
             max_requests=r.integer("PROXY_MAX_REQUESTS", 0),
             max_requests_jitter=r.integer("PROXY_MAX_REQUESTS_JITTER", 0),
             max_body_bytes=r.integer("PROXY_MAX_BODY_BYTES", 32 * MIB, low=1),
@@ -114,6 +126,8 @@ class Settings:
             config_l1_ttl=r.seconds("CONFIG_L1_TTL", 30.0),
             config_l1_size=r.integer("CONFIG_L1_SIZE", 10_000, low=1),
             config_negative_ttl=r.seconds("CONFIG_NEGATIVE_TTL", 5.0),
+            config_degraded_ttl=r.seconds("CONFIG_DEGRADED_TTL", 5.0),
+            config_stale_if_error=r.seconds("CONFIG_STALE_IF_ERROR", 300.0),
             encryption_keys=_encryption_keys(r),
             auth_mode="none" if auth_mode == "none" else "token",
             auth_jwt_secret=r.raw("AUTH_JWT_SECRET"),
@@ -123,6 +137,8 @@ class Settings:
             admin_key=r.raw("PROXY_ADMIN_KEY"),
             upstream_allow_private=r.flag("UPSTREAM_ALLOW_PRIVATE", False),
             upstream_allowed_hosts=frozenset(h.lower() for h in r.csv("UPSTREAM_ALLOWED_HOSTS")),
+            database_url=_database_url(r),
+            store_timeout=r.seconds("STORE_TIMEOUT", 5.0),
             telemetry_url=r.http_url("TELEMETRY_WEBHOOK_URL"),
             telemetry_timeout=r.seconds("TELEMETRY_TIMEOUT", 1.0),
             telemetry_batch_max=r.integer("TELEMETRY_BATCH_MAX", 1, low=1, high=10_000),
@@ -136,9 +152,33 @@ class Settings:
         _check_multi_tenant(settings)
         return settings
 
+    @classmethod
+    def for_store_commands(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """What `db migrate` and `keys rotate` need (DATABASE_URL, STORE_TIMEOUT, the
+        key ring), without the serving mode's checks."""
+        r = _Reader(os.environ if environ is None else environ)
+        if r.raw("DATABASE_URL") is None:
+            raise SettingsError("DATABASE_URL is not set (sqlite:///file.db or mysql://...)")
+        return cls(
+            database_url=_database_url(r),
+            store_timeout=r.seconds("STORE_TIMEOUT", 5.0),
+            encryption_keys=_encryption_keys(r),
+        )
+
     @property
     def is_multi_tenant(self) -> bool:
         return self.mode == MULTI_TENANT
+
+    def __repr__(self) -> str:
+        """Secrets are left out; URLs are shown without their credentials."""
+        shown = []
+        for f in fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                if f.metadata.get("url") and value is not None:
+                    value = display_url(value)
+                shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
 
 def _mode(r: _Reader) -> str:
@@ -164,6 +204,12 @@ def _mode(r: _Reader) -> str:
 
 
 def _check_multi_tenant(s: Settings) -> None:
+    if s.config_api_key and s.config_api_url and _has_credentials(s.config_api_url):
+        raise SettingsError(
+            "CONFIG_API_URL holds credentials (user:pass@, sent as HTTP Basic auth) and "
+            "CONFIG_API_KEY is set (sent as Bearer): only one Authorization can be sent; "
+            "use one of them"
+        )
     if not s.is_multi_tenant:
         return
     if s.auth_mode != "none" and not (s.auth_jwt_secret or s.auth_jwt_public_key):
@@ -171,6 +217,20 @@ def _check_multi_tenant(s: Settings) -> None:
             "multi-tenant mode needs client authentication: set AUTH_JWT_SECRET (HS256) or "
             "AUTH_JWT_PUBLIC_KEY (RS256/ES256/EdDSA), or AUTH_MODE=none behind a trusted network"
         )
+
+
+def _has_credentials(url: str) -> bool:
+    return display_url(url) != url
+
+
+def _database_url(r: _Reader) -> str | None:
+    raw = r.raw("DATABASE_URL")
+    if raw is not None:
+        try:
+            parse_database_url(raw)
+        except DatabaseURLError as e:
+            raise SettingsError(str(e)) from None
+    return raw
 
 
 def _encryption_keys(r: _Reader) -> tuple[tuple[str, bytes], ...]:

@@ -12,6 +12,8 @@ def test_defaults():
     assert (s.mode, s.config_path, s.host, s.port) == ("static", "./proxy.yaml", "0.0.0.0", 8080)
     assert s.max_body_bytes == 32 * MIB
     assert s.cors_allowed_origins == ()
+    assert (s.config_degraded_ttl, s.config_stale_if_error) == (5.0, 300.0)
+    assert s.request_timeout == 30.0
 
 
 def test_vibekit_config_is_an_alias_and_proxy_config_wins():
@@ -30,9 +32,14 @@ def test_values_are_cast():
             "PROXY_GRACEFUL_TIMEOUT": "2.5",
             "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example",
             "PROXY_REQUEST_LOG": "off",
+            "CONFIG_DEGRADED_TTL": "0.2",
+            "CONFIG_STALE_IF_ERROR": "1.5",
+            "PROXY_REQUEST_TIMEOUT": "0.5",
         }
     )
+    assert (s.config_degraded_ttl, s.config_stale_if_error) == (0.2, 1.5)
     assert (s.port, s.workers, s.graceful_timeout, s.request_log) == (9000, 3, 2.5, False)
+    assert s.request_timeout == 0.5
     assert s.cors_allowed_origins == ("https://a.example", "https://b.example")
 
 
@@ -45,6 +52,7 @@ def test_values_are_cast():
         ("PROXY_MAX_BODY_BYTES", "-1"),
         ("PROXY_GRACEFUL_TIMEOUT", "soon"),
         ("PROXY_GRACEFUL_TIMEOUT", "0"),
+        ("PROXY_REQUEST_TIMEOUT", "0"),
         ("PROXY_REQUEST_LOG", "maybe"),
         ("PROXY_MODE", "cluster"),
         ("TELEMETRY_WEBHOOK_URL", "receiver:9000/events"),
@@ -52,6 +60,8 @@ def test_values_are_cast():
         ("TELEMETRY_BATCH_MAX", "0"),
         ("TELEMETRY_TIMEOUT", "-1"),
         ("TELEMETRY_CONFIG_HITS", "sometimes"),
+        ("CONFIG_DEGRADED_TTL", "0"),
+        ("CONFIG_STALE_IF_ERROR", "forever"),
     ],
 )
 def test_a_bad_value_names_the_variable(name, value):
@@ -108,3 +118,36 @@ def test_encryption_key_ring():
     )
     assert [kid for kid, _ in ring.encryption_keys] == ["new", "default"]  # the ring wins
     assert "MDEyMzQ1" not in repr(ring)
+
+
+def test_settings_repr_shows_dependency_urls_without_credentials():
+    from proxy.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://default:canary-r@127.0.0.1:6379/2",
+            "CONFIG_API_URL": "http://cfg:canary-c@127.0.0.1:9/",
+            "TELEMETRY_WEBHOOK_URL": "http://hook:canary-t@127.0.0.1:9/events",
+            "AUTH_MODE": "none",
+        }
+    )
+    shown = repr(settings)
+    assert "canary" not in shown
+    assert "config_api_url='http://***@127.0.0.1:9'" in shown
+    assert "redis_url='redis://***@127.0.0.1:6379/2'" in shown
+    assert settings.config_api_url == "http://cfg:canary-c@127.0.0.1:9"  # still used
+
+
+def test_config_api_credentials_and_key_together_are_refused():
+    from proxy.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="CONFIG_API_KEY") as caught:
+        Settings.from_env(
+            {
+                "REDIS_URL": "redis://127.0.0.1:6379/2",
+                "CONFIG_API_URL": "http://cfg:canary@127.0.0.1:9",
+                "CONFIG_API_KEY": "k",
+                "AUTH_MODE": "none",
+            }
+        )
+    assert "canary" not in str(caught.value)

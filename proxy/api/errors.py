@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy import keys
+from proxy.api.paths import split_path
 from proxy.errors import InternalError, NotFoundError, ProxyError
 
 log = logging.getLogger("proxy.api")
@@ -27,6 +28,8 @@ def error_response(error: ProxyError, request_id: str | None) -> web.Response:
         response.headers["x-request-id"] = request_id
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(int(error.retry_after))
+    if error.closes_connection:
+        response.force_close()
     return response
 
 
@@ -58,7 +61,12 @@ def _request_id(request: web.Request) -> str:
 
 
 async def not_found(request: web.Request) -> web.Response:
+    """A JSON 404, or the 400 `invalid_path` of a path no route could ever serve."""
     request_id = _request_id(request)
+    try:
+        split_path(request.raw_path)
+    except ProxyError as e:
+        return error_response(e, request_id)
     message = "Unknown path."
     if request.path.startswith("/v1/") and request.app[keys.SETTINGS].is_multi_tenant:
         message = "Unknown path: in multi-tenant mode, call /users/{user_id}/v1/..."

@@ -22,6 +22,7 @@ import time
 from time import perf_counter
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 
 from proxy.accounting.admission import Admission
 from proxy.accounting.records import UsageRecord
@@ -30,9 +31,11 @@ from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path, split_user_path
 from proxy.api.relay import Relay
-from proxy.body import RequestBody, inspect_body
+from proxy.body import RequestBody, check_content_encoding, inspect_body
 from proxy.errors import (
     ClientGoneError,
+    InvalidEncodingError,
+    MalformedRequestError,
     MethodNotAllowedError,
     ProxyError,
     RequestTooLargeError,
@@ -121,23 +124,34 @@ class ProxyHandler:
     def _target(self, request: web.Request, call: Call) -> None:
         """The tenant (multi-tenant mode), the path to forward and its query."""
         record = call.record
-        target = request.raw_path
+        # Only the target's path and query are used: never its scheme or host, nor Host.
+        # The whole target is checked and decoded first, the user id's segment included.
+        path, call.query = split_path(request.raw_path)
         if self._multi_tenant:
-            record.tenant, target = split_user_path(target)
+            record.tenant, path = split_user_path(path)
         if record.method not in PROXIED_METHODS:
             raise MethodNotAllowedError(f"{record.method} is not allowed on /v1 paths.")
-        call.path, call.query = split_path(target)
-        record.endpoint = call.path
+        call.path = record.endpoint = path
 
     async def _read_body(self, request: web.Request) -> bytes:
+        """The body, decoded (gzip, deflate: see proxy.body) and bounded."""
+        encoding = request.headers.get("Content-Encoding")
+        if encoding:
+            check_content_encoding(encoding)
         try:
-            return await request.read()  # bounded by the app's client_max_size
+            return await request.read()  # decoded; bounded by the app's client_max_size
         except web.HTTPRequestEntityTooLarge:
             raise RequestTooLargeError(
                 f"The request body exceeds {self._max_body} bytes."
             ) from None
         except ConnectionError:
             raise ClientGoneError("The client disconnected while sending the body.") from None
+        except web.RequestPayloadError as e:  # its message may quote the body: never repeated
+            if isinstance(e.__cause__, ContentEncodingError):
+                raise InvalidEncodingError(
+                    f"The request body is not valid {encoding} data.", param="Content-Encoding"
+                ) from None
+            raise MalformedRequestError("The request body is malformed.") from None
 
     def _route(self, call: Call, config: TenantConfig, body: RequestBody) -> Route:
         """The route for the body's model; the record names what the client asked for."""

@@ -1,15 +1,20 @@
 """The relay stage: the exchange's answer, written to the client.
 
 A JSON (or any non-SSE) answer goes whole, once the upstream has sent all of it;
-an SSE answer goes chunk by chunk as it arrives, through `streaming.sse.SSETracker`
-(which only sees bytes); an in-process answer goes as the provider made it. Bodies
-are never re-encoded. Every response gets the request id and the timing headers,
-and `Connection: close` while the worker drains. The upstream connection goes
-back to the pool when its answer was read to the end, and is closed otherwise.
+a 2xx SSE answer goes chunk by chunk as it arrives, through `streaming.sse.SSETracker`
+(which only sees bytes); an in-process answer goes as the provider made it. An error
+answer (outside 2xx), SSE or not, is never streamed: it is read whole, bounded, with
+the upstream key masked (`upstream.error_body`). A stream that ends without stated
+usage, cut or abandoned included, is billed from what it relayed
+(`streaming.usage.settle_stream`). Bodies are never re-encoded. Every response gets
+the request id and the timing headers, and `Connection: close` while the worker
+drains. The upstream connection goes back to the pool when its answer was read to
+the end, and is closed otherwise.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable
 from time import perf_counter
@@ -20,14 +25,18 @@ from aiohttp import web
 from proxy.errors import ClientGoneError, ProxyError
 from proxy.lifecycle import Lifecycle
 from proxy.providers import PROVIDERS, LocalReply
-from proxy.redaction import redact
 from proxy.streaming.sse import SSETracker
-from proxy.streaming.usage import Usage, usage_from_body
+from proxy.streaming.text import text_fields
+from proxy.streaming.usage import Usage, settle_stream, usage_from_body
+from proxy.telemetry.logs import RateLimitedLog
 from proxy.telemetry.metrics import Metrics
 from proxy.upstream.call import Call
+from proxy.upstream.error_body import read_error_body
 from proxy.upstream.exchange import Answer
 from proxy.upstream.headers import copy_response_headers
 from proxy.upstream.send import TRANSPORT_ERRORS, transport_error
+
+_upstream_log = logging.getLogger("proxy.upstream")
 
 
 class _CoalescingStreamResponse(web.StreamResponse):
@@ -44,9 +53,14 @@ class _CoalescingStreamResponse(web.StreamResponse):
 
 
 class Relay:
-    def __init__(self, *, lifecycle: Lifecycle, metrics: Metrics) -> None:
+    def __init__(
+        self, *, lifecycle: Lifecycle, metrics: Metrics, warnings: RateLimitedLog | None = None
+    ) -> None:
+        """`warnings`: the app's rate-limited upstream warnings (see send.transport_error);
+        a log of its own when not given."""
         self._lifecycle = lifecycle
         self._metrics = metrics
+        self._warnings = warnings if warnings is not None else RateLimitedLog(_upstream_log)
 
     def respond(
         self, request: web.Request, call: Call, answer: Answer
@@ -54,33 +68,38 @@ class Relay:
         """Write `answer` to the client; returns the relay's coroutine to await."""
         if isinstance(answer, LocalReply):
             return self._local(request, call, answer)
-        if answer.content_type == "text/event-stream":
+        if answer.status < 300 and answer.content_type == "text/event-stream":
             return self._stream(request, call, answer)
         return self._whole(request, call, answer)
 
     async def _whole(
         self, request: web.Request, call: Call, upstream: aiohttp.ClientResponse
     ) -> web.Response:
+        status = upstream.status
+        whole = True
         try:
-            data = await upstream.read()
+            if 200 <= status < 300:
+                data = await upstream.read()
+            else:  # an error answer, whatever its content type: bounded, key masked
+                data, whole = await read_error_body(upstream.content, self._key(call))
         except TRANSPORT_ERRORS as e:
             upstream.close()
-            raise transport_error(e, upstream.url, started=True) from None
+            raise transport_error(e, upstream.url, started=True, warnings=self._warnings) from None
         except BaseException:
             upstream.close()  # an unfinished upstream body: drop the connection
             raise
         stop_wall = time.time()
         call.upstream_s = perf_counter() - call.sent
-        upstream.release()  # read to the end: the connection goes back to the pool
-        status = upstream.status
+        if whole:
+            upstream.release()  # read to the end: the connection goes back to the pool
+        else:
+            upstream.close()  # the rest of the error body is not read: drop the connection
         record = call.record
         record.status = status
         if "json" in upstream.content_type:
             usage = usage_from_body(data)
             if usage is not None:
                 record.input_tokens, record.output_tokens, record.cached_tokens = usage
-        if status >= 400:
-            data = redact(data, self._key(call))
         response = web.Response(body=data, status=status)
         copy_response_headers(upstream.headers, response.headers)
         self._stamp(response, call, stop_wall)
@@ -92,7 +111,7 @@ class Relay:
         # One coroutine for the whole stream, loop inline: every await here resumes
         # through each frame above it, once per chunk.
         response = self._stream_head(call, upstream)
-        tracker = SSETracker(drop_usage_chunk=call.drop_usage)
+        tracker = SSETracker(drop_usage_chunk=call.drop_usage, text=text_fields(call.path))
         content = upstream.content
         last = b""  # what goes out with the end of the response, in its write
         failure: ProxyError | None = None
@@ -110,13 +129,15 @@ class Relay:
                     await response.write(out)  # even b"": headers must not wait for a line end
                 last += tracker.finish()
             except TRANSPORT_ERRORS as e:
-                failure = transport_error(e, upstream.url, started=True)
+                failure = transport_error(e, upstream.url, started=True, warnings=self._warnings)
             except ConnectionError:
                 raise ClientGoneError("The client disconnected mid-stream.") from None
-            finally:
+            finally:  # also when cancelled: a client that left is billed for what it got
                 call.upstream_s = perf_counter() - call.sent
-                if tracker.usage.is_known:
-                    _take_usage(call, tracker.usage)
+                usage = tracker.usage
+                if settle_stream(usage, tracker.text_chars, len(call.body.raw)):
+                    call.record.usage_estimated = True
+                _take_usage(call, usage)
             if failure is not None:
                 last = self._broken(call, failure)
             try:
@@ -194,7 +215,8 @@ class Relay:
 
     @staticmethod
     def _key(call: Call) -> str | None:
-        """The upstream key this request used, to mask where an error body echoes it."""
+        """The upstream key this request sent (as upstream.headers chose it), to mask
+        where an error body echoes it."""
         assert call.route is not None
         return call.route.api_key or call.headers.get("X-Provider-API-Key")
 

@@ -7,7 +7,9 @@ how the key is sent, default headers, which streams need `stream_options`, the
 error event of a broken stream, whether a route needs an `api_base`, whether it is
 answered in process. Shared code reads the entry and never compares provider names,
 so a new provider, or a format translation, is a new entry (uvicorn's
-`HTTP_PROTOCOLS` table is the model).
+`HTTP_PROTOCOLS` table is the model). `providers.translation` holds the translation
+between the providers' formats (OpenAI Chat Completions <-> Anthropic Messages) as
+pure code, for such entries to use.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 The body is forwarded as the bytes received unless the model name must be
 rewritten or `stream_options.include_usage` added; the second is spliced into
-the bytes when the client sent no `stream_options` at all.
+the bytes when the client sent no `stream_options` at all. The bytes are the
+decoded body (see `proxy.body`), so they go without the client's `Content-Encoding`
+(upstream.headers drops it).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from proxy.errors import (
 )
 from proxy.providers import PROVIDERS
 from proxy.route import Route
+from proxy.telemetry.logs import RateLimitedLog
 from proxy.upstream.body import upstream_body
 from proxy.upstream.call import Call
 from proxy.upstream.guard import forbidden_destination
@@ -38,8 +39,17 @@ _LARGE_BODY = 1 << 20
 class Send:
     """Sends one try; one per worker, sharing the worker's session."""
 
-    def __init__(self, session: aiohttp.ClientSession, *, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        connect_timeout: float,
+        warnings: RateLimitedLog | None = None,
+    ) -> None:
+        """`warnings`: the app's rate-limited upstream warnings (see `transport_error`);
+        a log of its own when not given."""
         self._session = session
+        self._warnings = warnings if warnings is not None else RateLimitedLog(log)
         self._timeouts = Timeouts(connect_timeout)
         self._urls = UpstreamURLs()
 
@@ -64,7 +74,7 @@ class Send:
                 allow_redirects=False,
             )
         except TRANSPORT_ERRORS as e:
-            raise transport_error(e, url, started=False) from None
+            raise transport_error(e, url, started=False, warnings=self._warnings) from None
 
 
 class Timeouts:
@@ -115,8 +125,13 @@ class UpstreamURLs:
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
 
 
-def transport_error(exc: BaseException, url: URL, *, started: bool) -> ProxyError:
+def transport_error(
+    exc: BaseException, url: URL, *, started: bool, warnings: RateLimitedLog
+) -> ProxyError:
     """The typed error for a transport failure; `started`: the answer had begun.
+
+    A refused connection is logged through `warnings` (the app's, rate-limited per
+    upstream host), so an outage makes a line per host every 10 s, not one per request.
 
     Drops `exc`'s traceback: aiohttp's connection errors can sit in reference cycles
     with their own frames, and through the traceback the cycle would keep the
@@ -129,8 +144,11 @@ def transport_error(exc: BaseException, url: URL, *, started: bool) -> ProxyErro
             return UpstreamTimeoutError("The upstream stopped sending within the route's timeout.")
         return UpstreamTimeoutError("The upstream did not answer within the route's timeout.")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        log.warning(
-            "upstream connect failed", extra={"host": url.host, "error": type(exc).__name__}
+        warnings.warning(
+            f"connect:{url.host}",
+            "upstream connect failed",
+            host=url.host,
+            error=type(exc).__name__,
         )
         return UpstreamConnectError("The upstream could not be reached.")
     if isinstance(exc, aiohttp.ClientResponseError):

@@ -57,6 +57,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
         strict=settings.is_multi_tenant,
         allow_private=settings.upstream_allow_private,
         allowed_hosts=settings.upstream_allowed_hosts,
+        warnings=app[keys.UPSTREAM_WARNINGS],
     )
     session = build_session(
         settings.upstream_max_connections,
