@@ -168,3 +168,33 @@ async def test_a_draining_worker_asks_clients_to_close(serve, upstream):
     gateway.lifecycle.start_draining(5.0)
     resp = await client.post("/v1/chat/completions", json={"model": "gpt-4o-mini"})
     assert resp.status == 200 and resp.headers["Connection"] == "close"
+
+
+async def test_an_error_answer_in_sse_goes_whole_with_the_key_masked_across_chunks(serve, upstream):
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=429, headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"error":"slow down, sk-route-')  # the key, split
+        await response.write(b'key-0001"}\n\n')
+        await response.write_eof()
+        return response
+
+    upstream.handler = refuse
+    client, gateway = await serve(_openai(upstream.url))
+    resp = await client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "stream": True})
+    assert resp.status == 429
+    assert await resp.read() == b'data: {"error":"slow down, sk-...0001"}\n\n'
+    assert gateway.calls[0].record.status == 429
+
+
+async def test_a_cut_stream_is_settled_from_the_text_it_relayed(serve, upstream):
+    chunk = b'{"choices":[{"delta":{"content":"Hello"}}]}'
+    upstream.handler = lambda request: _stream(request, sse(chunk), cut=True)
+    client, gateway = await serve(_openai(upstream.url))
+    resp = await client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "stream": True})
+    await resp.read()
+    (call,) = gateway.calls
+    record = call.record
+    assert record.usage_estimated is True
+    assert record.input_tokens == -(-len(call.body.raw) // 4)
+    assert record.output_tokens == 2  # "Hello": 5 characters / 4, rounded up
