@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -16,9 +17,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
 from proxy import keys
-from proxy.accounting.admission import AdmitAll
 from proxy.accounting.cost import PriceBook
+from proxy.accounting.local_quota import LocalQuota
+from proxy.accounting.quota import QuotaAdmission
 from proxy.accounting.records import FanOutSink, UsageSink
+from proxy.accounting.redis_quota import RedisQuota
 from proxy.accounting.settlement import Settlement
 from proxy.api import routes
 from proxy.api.connection import GatewayServer
@@ -87,7 +90,7 @@ async def create_app(
         app[keys.AUTH] = auth
         checks: list[ReadinessCheck] = [StaticConfigCheck()]
         app[keys.READINESS] = checks
-    app.cleanup_ctx.extend([*contexts, _proxy_ctx])
+    app.cleanup_ctx.extend([*contexts, _money_ctx, _proxy_ctx])
     routes.setup(app, settings)
     return app
 
@@ -298,21 +301,59 @@ async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     await _stop(task)
 
 
+async def _money_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Budgets and limits: in Redis when there is one (its admission and settlement
+    loops run here; the settlement is flushed at shutdown), else per process."""
+    settings = app[keys.SETTINGS]
+    if not settings.redis_url:
+        app[keys.QUOTA] = LocalQuota()
+        yield
+        return
+    quota = RedisQuota(
+        app[keys.REDIS],
+        app[keys.REDIS_GATE],
+        fail_open=settings.budget_fail_mode == "open",
+        reservation_ttl=settings.budget_reservation_ttl,
+    )
+    app[keys.QUOTA] = quota
+    app[keys.METRICS].watch_counters(
+        "tenant_proxy_budget_events",
+        "Budget and limit events: admitted_locally and refused_unavailable (Redis down, "
+        "BUDGET_FAIL_MODE open or closed), settle_retried, settle_dropped.",
+        "outcome",
+        lambda: quota.counters,
+    )
+    tasks = app[keys.TASKS]
+    admitter = tasks.spawn(quota.run_admission(), name="budget-admission")
+    settler = tasks.spawn(quota.run_settlement(), name="budget-settlement")
+    yield
+    await quota.close(settler)  # in-flight requests have finished: settle what they left
+    await _stop(admitter)
+
+
 async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     """The /v1 handler and its stages (see proxy.api.proxy)."""
     settings = app[keys.SETTINGS]
     metrics = app[keys.METRICS]
     warnings = app[keys.UPSTREAM_WARNINGS]  # the guard's too (upstream.session)
+    prices = PriceBook()
     send = Send(
         app[keys.HTTP], connect_timeout=settings.upstream_connect_timeout, warnings=warnings
     )
     app[keys.PROXY] = ProxyHandler(
         tenants=app[keys.TENANTS],
         auth=app[keys.AUTH],
-        admission=AdmitAll(),
+        admission=QuotaAdmission(
+            app[keys.QUOTA],
+            prices,
+            default_max_tokens=settings.budget_default_max_tokens,
+            clock=time.time,
+        ),
         exchange=Exchange(send, PROVIDERS),
         relay=Relay(lifecycle=app[keys.LIFECYCLE], metrics=metrics, warnings=warnings),
-        settlement=Settlement(prices=PriceBook(), metrics=metrics, sink=app[keys.SINK]),
+        settlement=Settlement(
+            prices=prices, metrics=metrics, sink=app[keys.SINK], quota=app[keys.QUOTA]
+        ),
         ids=app[keys.IDS],
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from aiohttp.abc import AbstractResolver
     from redis.asyncio import Redis
 
+    from proxy.accounting.quota import QuotaBackend
     from proxy.accounting.records import UsageSink
     from proxy.api.health import ReadinessCheck
     from proxy.api.proxy import ProxyHandler
@@ -43,6 +44,8 @@ TENANT_RESOLVER: web.AppKey[TenantResolver] = web.AppKey("tenant_resolver")
 INVALIDATION: web.AppKey[InvalidationSubscriber] = web.AppKey("invalidation")
 TELEMETRY: web.AppKey[WebhookSink] = web.AppKey("telemetry")
 SINK: web.AppKey[UsageSink] = web.AppKey("sink")
+# Budgets and limits: RedisQuota with Redis, else LocalQuota (per process).
+QUOTA: web.AppKey[QuotaBackend] = web.AppKey("quota")
 TENANTS: web.AppKey[TenantSource] = web.AppKey("tenants")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 PROXY: web.AppKey[ProxyHandler] = web.AppKey("proxy")

@@ -83,6 +83,10 @@ class Settings:
     telemetry_max_backoff: float = 5.0
     telemetry_spill_max: int = 1_000_000
     telemetry_config_hits: bool = True
+    # Budgets and limits (SPEC 8, 8.1).
+    budget_fail_mode: str = "open"  # or "closed": what a Redis outage does
+    budget_default_max_tokens: int = 4096
+    budget_reservation_ttl: float = 900.0
     # The environment as read at start, for `${VAR}` expansion in the static YAML.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -147,6 +151,9 @@ class Settings:
             telemetry_max_backoff=r.seconds("TELEMETRY_MAX_BACKOFF", 5.0),
             telemetry_spill_max=r.integer("TELEMETRY_SPILL_MAX", 1_000_000, low=1),
             telemetry_config_hits=r.flag("TELEMETRY_CONFIG_HITS", True),
+            budget_fail_mode=r.choice("BUDGET_FAIL_MODE", ("open", "closed"), default="open"),
+            budget_default_max_tokens=r.integer("BUDGET_DEFAULT_MAX_TOKENS", 4096, low=0),
+            budget_reservation_ttl=r.seconds("BUDGET_RESERVATION_TTL", 900.0),
             environ=MappingProxyType(dict(env)),
         )
         _check_multi_tenant(settings)
