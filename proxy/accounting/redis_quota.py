@@ -2,7 +2,8 @@
 
 Admission is ONE script call per request: `RESERVE` checks the budget, RPM and TPM
 and, only when all three fit, reserves all three atomically. Its keys are tagged by
-tenant (`spend:{t}:YYYY-MM`, `reserved:{t}:YYYY-MM`, `rpm:{t}`, `tpm:{t}`), so a
+tenant (`spend:{t}:YYYY-MM`, `reserved:{t}:YYYY-MM`, `rpm:{t}`, `tpm:{t}` and its
+running total `tpm:{t}:used`), so a
 Redis Cluster runs it in one slot. Requests that arrive together are coalesced: one
 task sends every reservation queued since its last round trip in one pipeline (one
 redis-py call costs 57-70 us of CPU; pipelined, 13-15 us each), so under load a
@@ -41,15 +42,18 @@ log = logging.getLogger("proxy.accounting")
 RETRY_S = 1.0  # the gate's cooldown: a failed settlement batch is tried again after it
 SETTLE_BUFFER = 100_000  # settlements kept for retry while Redis is down
 
-# KEYS: spend, reserved, rpm, tpm. ARGV: now_ms, member, budget (-1: none), estimate,
-# reservation TTL s, rpm (-1: none), tpm (-1: none), tpm tokens.
+# KEYS: spend, reserved, rpm, tpm, tpm used. ARGV: now_ms, member, budget (-1: none),
+# estimate, reservation TTL s, rpm (-1: none), tpm (-1: none), tpm tokens, window ms.
 # Reply: {0, 0} reserved; {1, 0} budget; {2, wait_ms} RPM; {3, wait_ms} TPM.
+# The TPM window keeps its running total beside it (`tpm used`), so admission costs
+# O(log n) in the window's size; only a refusal walks the window for its Retry-After.
 RESERVE = """
 local now, member = tonumber(ARGV[1]), ARGV[2]
 local budget, estimate = tonumber(ARGV[3]), tonumber(ARGV[4])
 local rpm, tpm, tokens = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local window = tonumber(ARGV[9])
 local oldest = now - window
+local function tokens_of(entry) return tonumber(string.match(entry, ':(%d+)$')) end
 if budget >= 0 then
   local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
   local reserved = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -65,14 +69,19 @@ if rpm >= 0 then
   end
 end
 if tpm >= 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', oldest)
-  local entries = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
-  local used = 0
-  for i = 1, #entries, 2 do used = used + tonumber(string.match(entries[i], ':(%d+)$')) end
+  local used = tonumber(redis.call('GET', KEYS[5]) or '0')
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', oldest)
+  if #gone > 0 then
+    for i = 1, #gone do used = used - tokens_of(gone[i]) end
+    if used < 0 then used = 0 end
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', oldest)
+    redis.call('SET', KEYS[5], used, 'PX', window)
+  end
   if used + tokens > tpm then
     if tokens > tpm then return {3, window} end
+    local entries = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
     for i = 1, #entries, 2 do
-      used = used - tonumber(string.match(entries[i], ':(%d+)$'))
+      used = used - tokens_of(entries[i])
       if used + tokens <= tpm then return {3, tonumber(entries[i + 1]) + window - now} end
     end
     return {3, window}
@@ -88,13 +97,15 @@ if rpm >= 0 then
 end
 if tpm >= 0 then
   redis.call('ZADD', KEYS[4], now, member .. ':' .. tokens)
+  redis.call('INCRBY', KEYS[5], tokens)
   redis.call('PEXPIRE', KEYS[4], window)
+  redis.call('PEXPIRE', KEYS[5], window)
 end
 return {0, 0}
 """
 
-# KEYS: spend, reserved, tpm. ARGV: release, cost, the TPM member reserved ('' for
-# none), the member with the actual tokens.
+# KEYS: spend, reserved, tpm, tpm used. ARGV: release, cost, the TPM member reserved
+# ('' for none), the member with the actual tokens, the difference in tokens.
 SETTLE = """
 local release, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
 if release > 0 and redis.call('DECRBY', KEYS[2], release) <= 0 then
@@ -106,6 +117,7 @@ if ARGV[3] ~= '' then
   if at then
     redis.call('ZREM', KEYS[3], ARGV[3])
     redis.call('ZADD', KEYS[3], at, ARGV[4])
+    redis.call('INCRBY', KEYS[4], tonumber(ARGV[5]))
   end
 end
 return 1
@@ -126,6 +138,10 @@ def rpm_key(tenant: str) -> str:
 
 def tpm_key(tenant: str) -> str:
     return f"tpm:{{{tenant}}}"
+
+
+def tpm_used_key(tenant: str) -> str:
+    return f"tpm:{{{tenant}}}:used"
 
 
 class _Script:
@@ -319,11 +335,12 @@ class RedisQuota:
 
 def _reserve_call(r: Reservation, ttl: int) -> tuple[Any, ...]:
     return (
-        4,
+        5,
         spend_key(r.tenant, r.month),
         reserved_key(r.tenant, r.month),
         rpm_key(r.tenant),
         tpm_key(r.tenant),
+        tpm_used_key(r.tenant),
         round(r.at * 1000),
         r.member,
         -1 if r.budget_micro is None else r.budget_micro,
@@ -339,14 +356,16 @@ def _reserve_call(r: Reservation, ttl: int) -> tuple[Any, ...]:
 def _settle_call(item: _Settling) -> tuple[Any, ...]:
     r, release, cost, tokens, correct = item
     return (
-        3,
+        4,
         spend_key(r.tenant, r.month),
         reserved_key(r.tenant, r.month),
         tpm_key(r.tenant),
+        tpm_used_key(r.tenant),
         release,
         cost,
         f"{r.member}:{r.tpm_tokens}" if correct else "",
         f"{r.member}:{tokens}",
+        tokens - r.tpm_tokens,
     )
 
 

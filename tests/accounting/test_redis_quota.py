@@ -14,7 +14,13 @@ import pytest
 from proxy.accounting.cost import PriceBook
 from proxy.accounting.quota import QuotaAdmission, Reservation
 from proxy.accounting.records import UsageRecord
-from proxy.accounting.redis_quota import RedisQuota, reserved_key, spend_key, tpm_key
+from proxy.accounting.redis_quota import (
+    RedisQuota,
+    reserved_key,
+    spend_key,
+    tpm_key,
+    tpm_used_key,
+)
 from proxy.body import inspect_body
 from proxy.cache.redis_client import RedisGate, open_redis
 from proxy.errors import BudgetExceededError, BudgetUnavailableError, RateLimitedError
@@ -199,3 +205,17 @@ async def test_a_settlement_redis_missed_is_retried_then_counted_if_shutdown_dro
     finally:
         await tasks.close(grace=1.0)
         await client.aclose(close_connection_pool=True)
+
+
+async def test_the_tpm_total_follows_the_window_as_entries_leave(backend, redis_client):
+    clock = Clock()
+    q = backend()
+    gate = admission(q, clock)
+    config = quota(tpm=250)
+    assert await outcome(gate.admit(record(1), ROUTE, BODY, config)) == "ok"  # 115
+    clock.now += 30
+    assert await outcome(gate.admit(record(2), ROUTE, BODY, config)) == "ok"  # 230
+    assert await outcome(gate.admit(record(3), ROUTE, BODY, config)) == "rate_limited 30"
+    clock.now += 30.001  # the first left: 115 + 115
+    assert await outcome(gate.admit(record(4), ROUTE, BODY, config)) == "ok"
+    assert int(await redis_client.get(tpm_used_key("alice"))) == 230
