@@ -3,14 +3,14 @@
 Admission is ONE script call per request: `RESERVE` checks the budget, RPM and TPM
 and, only when all three fit, reserves all three atomically. Its keys are tagged by
 tenant (`spend:{t}:YYYY-MM`, `reserved:{t}:YYYY-MM`, `rpm:{t}`, `tpm:{t}` and its
-running total `tpm:{t}:used`), so a
-Redis Cluster runs it in one slot. Requests that arrive together are coalesced: one
-task sends every reservation queued since its last round trip in one pipeline (one
-redis-py call costs 57-70 us of CPU; pipelined, 13-15 us each), so under load a
-batch grows while the previous one is in flight.
+running total `tpm:{t}:used`), so a Redis Cluster runs it in one slot. Requests that
+arrive together are coalesced: one task sends every reservation queued since its
+last round trip in one pipeline (one redis-py call costs 57-70 us of CPU; pipelined,
+13-15 us each), so under load a batch grows while the previous one is in flight; the
+queued requests of one tenant go in a single call, decided in arrival order.
 
 Settlement is off the request path and batched the same way: `settle` only queues;
-a second task sends `SETTLE` calls (release the estimate, add the actual cost to the
+a second task sends `SETTLE` calls, one per tenant and month in a batch (release the estimate, add the actual cost to the
 month's spend, correct the TPM entry to the actual tokens) in pipelines. What Redis
 did not take is retried (bounded buffer; what overflows is counted as dropped) and
 flushed once more at shutdown.
@@ -26,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -39,85 +39,96 @@ from proxy.errors import BudgetUnavailableError
 
 log = logging.getLogger("proxy.accounting")
 
+_T = TypeVar("_T")
 RETRY_S = 1.0  # the gate's cooldown: a failed settlement batch is tried again after it
 SETTLE_BUFFER = 100_000  # settlements kept for retry while Redis is down
 
-# KEYS: spend, reserved, rpm, tpm, tpm used. ARGV: now_ms, member, budget (-1: none),
-# estimate, reservation TTL s, rpm (-1: none), tpm (-1: none), tpm tokens, window ms.
-# Reply: {0, 0} reserved; {1, 0} budget; {2, wait_ms} RPM; {3, wait_ms} TPM.
+# One call reserves every queued request of one tenant and month, in order.
+# KEYS: spend, reserved, rpm, tpm, tpm used. ARGV: reservation TTL s, window ms, then
+# per request: now_ms, member, budget (-1: none), estimate, rpm (-1), tpm (-1), tokens.
+# Reply per request: 0, 0 reserved; 1, 0 budget; 2, wait_ms RPM; 3, wait_ms TPM.
 # The TPM window keeps its running total beside it (`tpm used`), so admission costs
 # O(log n) in the window's size; only a refusal walks the window for its Retry-After.
 RESERVE = """
-local now, member = tonumber(ARGV[1]), ARGV[2]
-local budget, estimate = tonumber(ARGV[3]), tonumber(ARGV[4])
-local rpm, tpm, tokens = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local window = tonumber(ARGV[9])
-local oldest = now - window
+local ttl, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local function tokens_of(entry) return tonumber(string.match(entry, ':(%d+)$')) end
-if budget >= 0 then
-  local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
-  local reserved = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if budget == 0 or spent + reserved + estimate > budget then return {1, 0} end
-end
-if rpm >= 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', oldest)
-  local used = redis.call('ZCARD', KEYS[3])
-  if used + 1 > rpm then
-    if rpm == 0 then return {2, window} end
-    local entry = redis.call('ZRANGE', KEYS[3], used - rpm, used - rpm, 'WITHSCORES')
-    return {2, tonumber(entry[2]) + window - now}
+local function reserve(now, member, budget, estimate, rpm, tpm, tokens)
+  local oldest = now - window
+  if budget >= 0 then
+    local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+    local reserved = tonumber(redis.call('GET', KEYS[2]) or '0')
+    if budget == 0 or spent + reserved + estimate > budget then return 1, 0 end
   end
-end
-if tpm >= 0 then
-  local used = tonumber(redis.call('GET', KEYS[5]) or '0')
-  local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', oldest)
-  if #gone > 0 then
-    for i = 1, #gone do used = used - tokens_of(gone[i]) end
-    if used < 0 then used = 0 end
-    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', oldest)
-    redis.call('SET', KEYS[5], used, 'PX', window)
-  end
-  if used + tokens > tpm then
-    if tokens > tpm then return {3, window} end
-    local entries = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
-    for i = 1, #entries, 2 do
-      used = used - tokens_of(entries[i])
-      if used + tokens <= tpm then return {3, tonumber(entries[i + 1]) + window - now} end
+  if rpm >= 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', oldest)
+    local used = redis.call('ZCARD', KEYS[3])
+    if used + 1 > rpm then
+      if rpm == 0 then return 2, window end
+      local entry = redis.call('ZRANGE', KEYS[3], used - rpm, used - rpm, 'WITHSCORES')
+      return 2, tonumber(entry[2]) + window - now
     end
-    return {3, window}
   end
+  if tpm >= 0 then
+    local used = tonumber(redis.call('GET', KEYS[5]) or '0')
+    local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', oldest)
+    if #gone > 0 then
+      for i = 1, #gone do used = used - tokens_of(gone[i]) end
+      if used < 0 then used = 0 end
+      redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', oldest)
+      redis.call('SET', KEYS[5], used, 'PX', window)
+    end
+    if used + tokens > tpm then
+      if tokens > tpm then return 3, window end
+      local entries = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
+      for i = 1, #entries, 2 do
+        used = used - tokens_of(entries[i])
+        if used + tokens <= tpm then return 3, tonumber(entries[i + 1]) + window - now end
+      end
+      return 3, window
+    end
+  end
+  if budget >= 0 and estimate > 0 then
+    redis.call('INCRBY', KEYS[2], estimate)
+    redis.call('EXPIRE', KEYS[2], ttl)
+  end
+  if rpm >= 0 then
+    redis.call('ZADD', KEYS[3], now, member)
+    redis.call('PEXPIRE', KEYS[3], window)
+  end
+  if tpm >= 0 then
+    redis.call('ZADD', KEYS[4], now, member .. ':' .. tokens)
+    redis.call('INCRBY', KEYS[5], tokens)
+    redis.call('PEXPIRE', KEYS[4], window)
+    redis.call('PEXPIRE', KEYS[5], window)
+  end
+  return 0, 0
 end
-if budget >= 0 and estimate > 0 then
-  redis.call('INCRBY', KEYS[2], estimate)
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+local out = {}
+for i = 3, #ARGV, 7 do
+  local outcome, wait = reserve(tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2]),
+    tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]))
+  out[#out + 1] = outcome
+  out[#out + 1] = wait
 end
-if rpm >= 0 then
-  redis.call('ZADD', KEYS[3], now, member)
-  redis.call('PEXPIRE', KEYS[3], window)
-end
-if tpm >= 0 then
-  redis.call('ZADD', KEYS[4], now, member .. ':' .. tokens)
-  redis.call('INCRBY', KEYS[5], tokens)
-  redis.call('PEXPIRE', KEYS[4], window)
-  redis.call('PEXPIRE', KEYS[5], window)
-end
-return {0, 0}
+return out
 """
 
-# KEYS: spend, reserved, tpm, tpm used. ARGV: release, cost, the TPM member reserved
-# ('' for none), the member with the actual tokens, the difference in tokens.
+# One call settles every queued request of one tenant and month.
+# KEYS: spend, reserved, tpm, tpm used. ARGV: the micro-USD to release, the cost to
+# add, then per TPM correction: the member reserved, the member with the actual
+# tokens, the difference in tokens.
 SETTLE = """
 local release, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
 if release > 0 and redis.call('DECRBY', KEYS[2], release) <= 0 then
   redis.call('DEL', KEYS[2])
 end
 if cost > 0 then redis.call('INCRBY', KEYS[1], cost) end
-if ARGV[3] ~= '' then
-  local at = redis.call('ZSCORE', KEYS[3], ARGV[3])
+for i = 3, #ARGV, 3 do
+  local at = redis.call('ZSCORE', KEYS[3], ARGV[i])
   if at then
-    redis.call('ZREM', KEYS[3], ARGV[3])
-    redis.call('ZADD', KEYS[3], at, ARGV[4])
-    redis.call('INCRBY', KEYS[4], tonumber(ARGV[5]))
+    redis.call('ZREM', KEYS[3], ARGV[i])
+    redis.call('ZADD', KEYS[3], at, ARGV[i + 1])
+    redis.call('INCRBY', KEYS[4], tonumber(ARGV[i + 2]))
   end
 end
 return 1
@@ -211,17 +222,20 @@ class RedisQuota:
                         r.grant(Reservation.GRANTED)
 
     async def _reserve_batch(self, batch: Sequence[Reservation]) -> None:
-        calls = [_reserve_call(r, self._ttl) for r in batch]
+        groups = _by_tenant(batch, lambda r: r)
+        calls = [_reserve_call(group, self._ttl) for group in groups]
         try:
             replies = await self._gate.run(lambda: self._send(_RESERVE, calls), "budget reserve")
         except RedisUnavailable:
-            replies = [None] * len(batch)
-        for r, reply in zip(batch, replies, strict=True):
+            replies = [None] * len(groups)
+        for group, reply in zip(groups, replies, strict=True):
             if isinstance(reply, list):
-                _decide(r, reply)
-            else:
-                if reply is not None:
-                    log.error("budget script failed", extra={"error": repr(reply)})
+                for i, r in enumerate(group):
+                    _decide(r, int(reply[2 * i]), int(reply[2 * i + 1]))
+                continue
+            if reply is not None:
+                log.error("budget script failed", extra={"error": repr(reply)})
+            for r in group:
                 self._unavailable(r)
 
     def _unavailable(self, r: Reservation) -> None:
@@ -281,10 +295,9 @@ class RedisQuota:
             if r.state == Reservation.PENDING:
                 await r.decided  # its admission batch is in flight: decided soon
         sent = [item for item in batch if item[0].state != Reservation.REFUSED]
+        calls = [_settle_call(group) for group in _by_tenant(sent, lambda item: item[0])]
         try:
-            replies = await self._gate.run(
-                lambda: self._send(_SETTLE, [_settle_call(i) for i in sent]), "budget settle"
-            )
+            replies = await self._gate.run(lambda: self._send(_SETTLE, calls), "budget settle")
         except RedisUnavailable:
             self.counters["settle_retried"] += len(sent)
             self._settling[:0] = sent
@@ -311,7 +324,7 @@ class RedisQuota:
 
     # -- the pipeline ---------------------------------------------------------------
 
-    async def _send(self, script: _Script, calls: Sequence[tuple[Any, ...]]) -> list[Any]:
+    async def _send(self, script: _Script, calls: Sequence[Sequence[Any]]) -> list[Any]:
         """One pipeline of EVALSHAs; the script is loaded (once) if Redis lacks it."""
         replies = await self._pipeline(script, calls)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
@@ -322,7 +335,7 @@ class RedisQuota:
                 replies[i] = reply
         return replies
 
-    async def _pipeline(self, script: _Script, calls: Sequence[tuple[Any, ...]]) -> list[Any]:
+    async def _pipeline(self, script: _Script, calls: Sequence[Sequence[Any]]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for call in calls:
             pipe.evalsha(script.sha, *call)
@@ -333,44 +346,64 @@ class RedisQuota:
         return self._local
 
 
-def _reserve_call(r: Reservation, ttl: int) -> tuple[Any, ...]:
-    return (
+def _by_tenant(items: Sequence[_T], reservation: Callable[[_T], Reservation]) -> list[list[_T]]:
+    """Items grouped by their reservation's tenant and month, in order: one script call
+    each (keys of one tenant share a Cluster slot; several tenants' cannot)."""
+    groups: dict[tuple[str, str], list[_T]] = {}
+    for item in items:
+        r = reservation(item)
+        groups.setdefault((r.tenant, r.month), []).append(item)
+    return list(groups.values())
+
+
+def _reserve_call(group: Sequence[Reservation], ttl: int) -> list[Any]:
+    first = group[0]
+    call: list[Any] = [
         5,
-        spend_key(r.tenant, r.month),
-        reserved_key(r.tenant, r.month),
-        rpm_key(r.tenant),
-        tpm_key(r.tenant),
-        tpm_used_key(r.tenant),
-        round(r.at * 1000),
-        r.member,
-        -1 if r.budget_micro is None else r.budget_micro,
-        r.estimate_micro,
+        spend_key(first.tenant, first.month),
+        reserved_key(first.tenant, first.month),
+        rpm_key(first.tenant),
+        tpm_key(first.tenant),
+        tpm_used_key(first.tenant),
         ttl,
-        -1 if r.rpm is None else r.rpm,
-        -1 if r.tpm is None else r.tpm,
-        r.tpm_tokens,
         round(WINDOW_S * 1000),
-    )
+    ]
+    for r in group:
+        call += (
+            round(r.at * 1000),
+            r.member,
+            -1 if r.budget_micro is None else r.budget_micro,
+            r.estimate_micro,
+            -1 if r.rpm is None else r.rpm,
+            -1 if r.tpm is None else r.tpm,
+            r.tpm_tokens,
+        )
+    return call
 
 
-def _settle_call(item: _Settling) -> tuple[Any, ...]:
-    r, release, cost, tokens, correct = item
-    return (
+def _settle_call(group: Sequence[_Settling]) -> list[Any]:
+    first = group[0][0]
+    corrections: list[Any] = []
+    for r, _, _, tokens, correct in group:
+        if correct:
+            corrections += (
+                f"{r.member}:{r.tpm_tokens}",
+                f"{r.member}:{tokens}",
+                tokens - r.tpm_tokens,
+            )
+    return [
         4,
-        spend_key(r.tenant, r.month),
-        reserved_key(r.tenant, r.month),
-        tpm_key(r.tenant),
-        tpm_used_key(r.tenant),
-        release,
-        cost,
-        f"{r.member}:{r.tpm_tokens}" if correct else "",
-        f"{r.member}:{tokens}",
-        tokens - r.tpm_tokens,
-    )
+        spend_key(first.tenant, first.month),
+        reserved_key(first.tenant, first.month),
+        tpm_key(first.tenant),
+        tpm_used_key(first.tenant),
+        sum(item[1] for item in group),
+        sum(item[2] for item in group),
+        *corrections,
+    ]
 
 
-def _decide(r: Reservation, reply: list[Any]) -> None:
-    outcome, wait_ms = int(reply[0]), int(reply[1])
+def _decide(r: Reservation, outcome: int, wait_ms: int) -> None:
     if outcome == 0:
         r.grant(Reservation.GRANTED)
     elif outcome == 1:
