@@ -10,8 +10,9 @@ last round trip in one pipeline (one redis-py call costs 57-70 us of CPU; pipeli
 queued requests of one tenant go in a single call, decided in arrival order.
 
 Settlement is off the request path and batched the same way: `settle` only queues;
-a second task sends `SETTLE` calls, one per tenant and month in a batch (release the estimate, add the actual cost to the
-month's spend, correct the TPM entry to the actual tokens) in pipelines. What Redis
+a second task sends `SETTLE` calls, one per tenant and month in a batch (release the
+estimates, add the actual costs to the month's spend, correct the TPM entries to the
+actual tokens), in pipelines. What Redis
 did not take is retried (bounded buffer; what overflows is counted as dropped) and
 flushed once more at shutdown.
 
