@@ -302,8 +302,8 @@ async def _multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _money_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Budgets and limits: in Redis when there is one (its admission and settlement
-    loops run here; the settlement is flushed at shutdown), else per process."""
+    """Budgets and limits: in Redis when there is one (its loop runs here and settles
+    what is owed at shutdown), else per process."""
     settings = app[keys.SETTINGS]
     if not settings.redis_url:
         app[keys.QUOTA] = LocalQuota()
@@ -323,12 +323,9 @@ async def _money_ctx(app: web.Application) -> AsyncIterator[None]:
         "outcome",
         lambda: quota.counters,
     )
-    tasks = app[keys.TASKS]
-    admitter = tasks.spawn(quota.run_admission(), name="budget-admission")
-    settler = tasks.spawn(quota.run_settlement(), name="budget-settlement")
+    task = app[keys.TASKS].spawn(quota.run(), name="budget")
     yield
-    await quota.close(settler)  # in-flight requests have finished: settle what they left
-    await _stop(admitter)
+    await quota.close(task)  # in-flight requests have finished: settle what they left
 
 
 async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,6 +1,6 @@
 """Budgets and limits in Redis, shared by every worker and replica (SPEC 8, 8.1, 15).
 
-Admission is ONE script call per request: `RESERVE` checks the budget, RPM and TPM
+Admission is ONE script call per request: `SCRIPT` checks the budget, RPM and TPM
 and, only when all three fit, reserves all three atomically. Its keys are tagged by
 tenant (`spend:{t}:YYYY-MM`, `reserved:{t}:YYYY-MM`, `rpm:{t}`, `tpm:{t}` and its
 running total `tpm:{t}:used`), so a Redis Cluster runs it in one slot. Requests that
@@ -9,12 +9,14 @@ last round trip in one pipeline (one redis-py call costs 57-70 us of CPU; pipeli
 13-15 us each), so under load a batch grows while the previous one is in flight; the
 queued requests of one tenant go in a single call, decided in arrival order.
 
-Settlement is off the request path and batched the same way: `settle` only queues;
-a second task sends `SETTLE` calls, one per tenant and month in a batch (release the
-estimates, add the actual costs to the month's spend, correct the TPM entries to the
-actual tokens), in pipelines. What Redis
-did not take is retried (bounded buffer; what overflows is counted as dropped) and
-flushed once more at shutdown.
+Settlement is off the request path and rides along: `settle` only adds the request's
+estimate to release, its actual cost and its TPM correction to what its tenant owes
+Redis (amounts add up, so memory stays per tenant, not per request). The same call
+that reserves a tenant's next requests first settles what it owes, so a busy tenant
+costs one script call per round trip for both; a tenant with nothing to reserve is
+settled within SETTLE_INTERVAL_S. What Redis did not take stays owed and is sent
+again; the loop settles everything once more at shutdown (what Redis then refuses
+is counted as dropped and logged).
 
 Redis down (the gate: REDIS_TIMEOUT, then shut for a second): BUDGET_FAIL_MODE=open
 admits against this process's own counters (`LocalQuota`) and still sends the cost
@@ -27,8 +29,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -40,18 +42,33 @@ from proxy.errors import BudgetUnavailableError
 
 log = logging.getLogger("proxy.accounting")
 
-_T = TypeVar("_T")
-RETRY_S = 1.0  # the gate's cooldown: a failed settlement batch is tried again after it
-SETTLE_BUFFER = 100_000  # settlements kept for retry while Redis is down
+SETTLE_INTERVAL_S = 0.05  # the longest a settlement waits for a reservation to ride on
+MAX_CORRECTIONS = 10_000  # TPM corrections kept per tenant while Redis is away
 
-# One call reserves every queued request of one tenant and month, in order.
-# KEYS: spend, reserved, rpm, tpm, tpm used. ARGV: reservation TTL s, window ms, then
-# per request: now_ms, member, budget (-1: none), estimate, rpm (-1), tpm (-1), tokens.
-# Reply per request: 0, 0 reserved; 1, 0 budget; 2, wait_ms RPM; 3, wait_ms TPM.
+# One call settles what a tenant owes for a month, then reserves its queued requests
+# in arrival order. KEYS: spend, reserved, rpm, tpm, tpm used. ARGV: reservation TTL
+# s, window ms, micro-USD to release, cost to add, the number of TPM corrections, per
+# correction (member reserved, member with the actual tokens, difference in tokens),
+# then per request: now_ms, member, budget (-1: none), estimate, rpm (-1), tpm (-1),
+# tokens. Reply per request: 0, 0 reserved; 1, 0 budget; 2, wait_ms RPM; 3, wait_ms TPM.
 # The TPM window keeps its running total beside it (`tpm used`), so admission costs
 # O(log n) in the window's size; only a refusal walks the window for its Retry-After.
-RESERVE = """
+SCRIPT = """
 local ttl, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local release, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
+if release > 0 and redis.call('DECRBY', KEYS[2], release) <= 0 then
+  redis.call('DEL', KEYS[2])
+end
+if cost > 0 then redis.call('INCRBY', KEYS[1], cost) end
+local first = 6 + 3 * tonumber(ARGV[5])
+for i = 6, first - 1, 3 do
+  local at = redis.call('ZSCORE', KEYS[4], ARGV[i])
+  if at then
+    redis.call('ZREM', KEYS[4], ARGV[i])
+    redis.call('ZADD', KEYS[4], at, ARGV[i + 1])
+    redis.call('INCRBY', KEYS[5], tonumber(ARGV[i + 2]))
+  end
+end
 local function tokens_of(entry) return tonumber(string.match(entry, ':(%d+)$')) end
 local function reserve(now, member, budget, estimate, rpm, tpm, tokens)
   local oldest = now - window
@@ -105,34 +122,13 @@ local function reserve(now, member, budget, estimate, rpm, tpm, tokens)
   return 0, 0
 end
 local out = {}
-for i = 3, #ARGV, 7 do
+for i = first, #ARGV, 7 do
   local outcome, wait = reserve(tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2]),
     tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]))
   out[#out + 1] = outcome
   out[#out + 1] = wait
 end
 return out
-"""
-
-# One call settles every queued request of one tenant and month.
-# KEYS: spend, reserved, tpm, tpm used. ARGV: the micro-USD to release, the cost to
-# add, then per TPM correction: the member reserved, the member with the actual
-# tokens, the difference in tokens.
-SETTLE = """
-local release, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
-if release > 0 and redis.call('DECRBY', KEYS[2], release) <= 0 then
-  redis.call('DEL', KEYS[2])
-end
-if cost > 0 then redis.call('INCRBY', KEYS[1], cost) end
-for i = 3, #ARGV, 3 do
-  local at = redis.call('ZSCORE', KEYS[3], ARGV[i])
-  if at then
-    redis.call('ZREM', KEYS[3], ARGV[i])
-    redis.call('ZADD', KEYS[3], at, ARGV[i + 1])
-    redis.call('INCRBY', KEYS[4], tonumber(ARGV[i + 2]))
-  end
-end
-return 1
 """
 
 
@@ -156,21 +152,31 @@ def tpm_used_key(tenant: str) -> str:
     return f"tpm:{{{tenant}}}:used"
 
 
-class _Script:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.sha = hashlib.sha1(text.encode()).hexdigest()
+_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+_Key = tuple[str, str]  # (tenant, month)
 
 
-_RESERVE, _SETTLE = _Script(RESERVE), _Script(SETTLE)
-# A settlement: the reservation, the micro-USD it releases, the actual cost, the
-# actual tokens, and whether its TPM entry is corrected.
-_Settling = tuple[Reservation, int, int, int, bool]
+class _Owed:
+    """What one tenant's finished requests of one month owe Redis."""
+
+    __slots__ = ("release", "cost", "corrections", "count")
+
+    def __init__(self) -> None:
+        self.release = 0
+        self.cost = 0
+        self.corrections: list[Any] = []  # flat: member reserved, member actual, difference
+        self.count = 0
+
+    def add(self, other: _Owed) -> None:
+        self.release += other.release
+        self.cost += other.cost
+        self.corrections += other.corrections[: 3 * MAX_CORRECTIONS - len(self.corrections)]
+        self.count += other.count
 
 
 class RedisQuota:
-    """The Redis backend of `QuotaAdmission` (see the module docstring). Its two loops,
-    `run_admission` and `run_settlement`, are the app's tasks; `close` flushes."""
+    """The Redis backend of `QuotaAdmission` (see the module docstring). `run` is the
+    app's task; `close` settles what is owed and stops it."""
 
     def __init__(
         self,
@@ -180,21 +186,20 @@ class RedisQuota:
         fail_open: bool,
         reservation_ttl: float,
         fallback: LocalQuota | None = None,
-        settle_buffer: int = SETTLE_BUFFER,
-        retry_s: float = RETRY_S,
+        settle_interval: float = SETTLE_INTERVAL_S,
     ) -> None:
         self._redis = redis
         self._gate = gate
         self._fail_open = fail_open
         self._ttl = max(1, round(reservation_ttl))
         self._local = fallback or LocalQuota()
-        self._buffer = settle_buffer
-        self._retry_s = retry_s
+        self._interval = settle_interval
         self._reserving: list[Reservation] = []
-        self._settling: list[_Settling] = []
-        self._reserve_due = asyncio.Event()
-        self._settle_due = asyncio.Event()
+        self._owed: dict[_Key, _Owed] = {}
+        self._undecided: list[tuple[Reservation, int, int]] = []
+        self._due = asyncio.Event()
         self._closing = False
+        self._settled_at = 0.0  # loop time of the last cycle that sent everything owed
         self.counters: dict[str, int] = {
             "admitted_locally": 0,  # Redis down, BUDGET_FAIL_MODE=open
             "refused_unavailable": 0,  # Redis down, BUDGET_FAIL_MODE=closed
@@ -202,44 +207,129 @@ class RedisQuota:
             "settle_dropped": 0,
         }
 
-    # -- admission --------------------------------------------------------------
+    @property
+    def local(self) -> LocalQuota:
+        return self._local
 
     def reserve(self, reservation: Reservation) -> None:
         reservation.decided = asyncio.get_running_loop().create_future()
         self._reserving.append(reservation)
-        self._reserve_due.set()
+        self._due.set()
 
-    async def run_admission(self) -> None:
+    def settle(self, reservation: Reservation, cost_micro: int, tokens: int) -> None:
+        r = reservation
+        if r.state == Reservation.PENDING:  # cancelled while its reservation was in flight
+            self._undecided.append((r, cost_micro, tokens))
+            return
+        if r.state == Reservation.REFUSED:
+            return
+        if r.budget_micro is None:
+            cost_micro = 0  # the month's spend is kept for tenants with a budget
+        release, correct = r.estimate_micro, r.tpm is not None and tokens != r.tpm_tokens
+        if r.state == Reservation.LOCAL:
+            self._local.settle(r, cost_micro, tokens)
+            release, correct = 0, False  # Redis holds nothing; it still gets the cost
+        if not (release or cost_micro or correct):
+            return
+        owed = self._owed.get((r.tenant, r.month))
+        if owed is None:
+            owed = self._owed[r.tenant, r.month] = _Owed()
+        owed.release += release
+        owed.cost += cost_micro
+        owed.count += 1
+        if correct and len(owed.corrections) < 3 * MAX_CORRECTIONS:
+            owed.corrections += (
+                f"{r.member}:{r.tpm_tokens}",
+                f"{r.member}:{tokens}",
+                tokens - r.tpm_tokens,
+            )
+
+    async def run(self) -> None:
+        """Reserve what is queued, settle what is owed; until closed and settled."""
         while True:
-            await self._reserve_due.wait()
-            self._reserve_due.clear()
-            batch, self._reserving = self._reserving, []
-            try:
-                await self._reserve_batch(batch)
-            finally:
-                # Cancelled mid-flight: Redis may hold them, so settlement releases them.
-                for r in batch:
-                    if r.state == Reservation.PENDING:
-                        r.grant(Reservation.GRANTED)
+            if self._closing:
+                if not await self.flush():
+                    self._drop_owed("shutting down with Redis unavailable")
+                return
+            loop = asyncio.get_running_loop()
+            due = self._settled_at + self._interval  # everything owed is sent by then
+            if not self._reserving:
+                try:
+                    async with asyncio.timeout_at(due if self._owed else None):
+                        await self._due.wait()
+                except TimeoutError:
+                    pass
+            self._due.clear()
+            settle_all = loop.time() >= due
+            if settle_all:
+                self._settled_at = loop.time()
+            await self._cycle(settle_all)
 
-    async def _reserve_batch(self, batch: Sequence[Reservation]) -> None:
-        groups = _by_tenant(batch, lambda r: r)
-        calls = [_reserve_call(group, self._ttl) for group in groups]
+    async def flush(self) -> bool:
+        """Reserve and settle everything queued now; False when Redis did not take it."""
+        for _ in range(3):  # a request cancelled mid-reservation settles one cycle later
+            if not await self._cycle(settle_all=True):
+                return False
+            if not (self._reserving or self._owed or self._undecided):
+                break
+        return True
+
+    async def close(self, task: asyncio.Task[Any]) -> None:
+        """Stop after settling what is owed (in-flight requests have finished)."""
+        self._closing = True
+        self._due.set()
+        await asyncio.wait([task])
+
+    async def _cycle(self, settle_all: bool) -> bool:
+        batch, self._reserving = self._reserving, []
+        groups: dict[_Key, list[Reservation]] = {}
+        for r in batch:
+            groups.setdefault((r.tenant, r.month), []).append(r)
+        keys = list(groups)
+        keys += [k for k in self._owed if k not in groups] if settle_all else []
+        owed = {k: self._owed.pop(k) for k in keys if k in self._owed}
+        calls = [_call(k, owed.get(k), groups.get(k, ()), self._ttl) for k in keys]
         try:
-            replies = await self._gate.run(lambda: self._send(_RESERVE, calls), "budget reserve")
+            replies = await self._gate.run(lambda: self._send(calls), "budget") if calls else []
         except RedisUnavailable:
-            replies = [None] * len(groups)
-        for group, reply in zip(groups, replies, strict=True):
-            if isinstance(reply, list):
-                for i, r in enumerate(group):
-                    _decide(r, int(reply[2 * i]), int(reply[2 * i + 1]))
-                continue
-            if reply is not None:
-                log.error("budget script failed", extra={"error": repr(reply)})
-            for r in group:
-                self._unavailable(r)
+            replies = [None] * len(calls)
+        except BaseException:  # cancelled mid-flight: Redis may hold them; settle them
+            for r in batch:
+                if r.state == Reservation.PENDING:
+                    r.grant(Reservation.GRANTED)
+            for key, o in owed.items():
+                self._owed.setdefault(key, _Owed()).add(o)
+            raise
+        delivered = True
+        for key, reply in zip(keys, replies, strict=True):
+            delivered &= self._apply(key, reply, owed.get(key), groups.get(key, ()))
+        undecided, self._undecided = self._undecided, []
+        for r, cost_micro, tokens in undecided:
+            self.settle(r, cost_micro, tokens)
+        return delivered
+
+    def _apply(
+        self, key: _Key, reply: Any, owed: _Owed | None, group: Sequence[Reservation]
+    ) -> bool:
+        if isinstance(reply, list):
+            for i, r in enumerate(group):
+                _decide(r, int(reply[2 * i]), int(reply[2 * i + 1]))
+            return True
+        if reply is not None:
+            log.error("budget script failed", extra={"error": repr(reply)})
+        for r in group:
+            self._unavailable(r)
+        if owed is not None:
+            if reply is None:  # Redis away: owed still, sent again with the next call
+                self.counters["settle_retried"] += owed.count
+                self._owed.setdefault(key, _Owed()).add(owed)
+            else:
+                self._drop(owed.count, "budget script failed")
+        return reply is not None
 
     def _unavailable(self, r: Reservation) -> None:
+        if r.state != Reservation.PENDING:
+            return
         if self._fail_open:
             self.counters["admitted_locally"] += 1
             self._local.reserve(r)
@@ -251,124 +341,49 @@ class RedisQuota:
                 )
             )
 
-    # -- settlement -------------------------------------------------------------
-
-    def settle(self, reservation: Reservation, cost_micro: int, tokens: int) -> None:
-        r = reservation
-        if r.state == Reservation.REFUSED:
-            return
-        if r.budget_micro is None:
-            cost_micro = 0  # the month's spend is kept for tenants with a budget
-        if r.state == Reservation.LOCAL:
-            self._local.settle(r, cost_micro, tokens)
-            if cost_micro:  # the month's spend in Redis stays the truth
-                self._queue((r, 0, cost_micro, tokens, False))
-            return
-        correct = r.tpm is not None and tokens != r.tpm_tokens
-        if r.state == Reservation.PENDING or r.estimate_micro or cost_micro or correct:
-            self._queue((r, r.estimate_micro, cost_micro, tokens, correct))
-
-    def _queue(self, item: _Settling) -> None:
-        self._settling.append(item)
-        self._settle_due.set()
-
-    async def run_settlement(self) -> None:
-        while not (self._closing and not self._settling):
-            if not self._settling or self._closing:
-                await self._settle_due.wait()
-            else:  # a failed batch waits for the gate, or for more work
-                try:
-                    await asyncio.wait_for(self._settle_due.wait(), self._retry_s)
-                except TimeoutError:
-                    pass
-            self._settle_due.clear()
-            delivered = await self.flush()
-            if self._closing and not delivered:
-                self._drop(len(self._settling), "shutting down with Redis unavailable")
-                self._settling = []
-
-    async def flush(self) -> bool:
-        """Send every queued settlement once; False when Redis did not take them."""
-        batch, self._settling = self._settling, []
-        if not batch:
-            return True
-        for r, *_ in batch:
-            if r.state == Reservation.PENDING:
-                await r.decided  # its admission batch is in flight: decided soon
-        sent = [item for item in batch if item[0].state != Reservation.REFUSED]
-        calls = [_settle_call(group) for group in _by_tenant(sent, lambda item: item[0])]
-        try:
-            replies = await self._gate.run(lambda: self._send(_SETTLE, calls), "budget settle")
-        except RedisUnavailable:
-            self.counters["settle_retried"] += len(sent)
-            self._settling[:0] = sent
-            if len(self._settling) > self._buffer:
-                excess = len(self._settling) - self._buffer
-                del self._settling[:excess]
-                self._drop(excess, "settlement buffer full")
-            return False
-        for reply in replies:
-            if isinstance(reply, Exception):
-                self._drop(1, repr(reply))
-        return True
+    def _drop_owed(self, why: str) -> None:
+        owed, self._owed = self._owed, {}
+        self._drop(sum(o.count for o in owed.values()), why)
 
     def _drop(self, n: int, why: str) -> None:
         if n:
             self.counters["settle_dropped"] += n
             log.error("budget settlements dropped", extra={"count": n, "reason": why})
 
-    async def close(self, settler: asyncio.Task[Any]) -> None:
-        """Stop after one last flush (in-flight requests have finished)."""
-        self._closing = True
-        self._settle_due.set()
-        await asyncio.wait([settler])
-
-    # -- the pipeline ---------------------------------------------------------------
-
-    async def _send(self, script: _Script, calls: Sequence[Sequence[Any]]) -> list[Any]:
+    async def _send(self, calls: Sequence[Sequence[Any]]) -> list[Any]:
         """One pipeline of EVALSHAs; the script is loaded (once) if Redis lacks it."""
-        replies = await self._pipeline(script, calls)
+        replies = await self._pipeline(calls)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
-            await self._redis.script_load(script.text)
-            again = await self._pipeline(script, [calls[i] for i in missing])
+            await self._redis.script_load(SCRIPT)
+            again = await self._pipeline([calls[i] for i in missing])
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         return replies
 
-    async def _pipeline(self, script: _Script, calls: Sequence[Sequence[Any]]) -> list[Any]:
+    async def _pipeline(self, calls: Sequence[Sequence[Any]]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for call in calls:
-            pipe.evalsha(script.sha, *call)
+            pipe.evalsha(_SHA, *call)
         return list(await pipe.execute(raise_on_error=False))
 
-    @property
-    def local(self) -> LocalQuota:
-        return self._local
 
-
-def _by_tenant(items: Sequence[_T], reservation: Callable[[_T], Reservation]) -> list[list[_T]]:
-    """Items grouped by their reservation's tenant and month, in order: one script call
-    each (keys of one tenant share a Cluster slot; several tenants' cannot)."""
-    groups: dict[tuple[str, str], list[_T]] = {}
-    for item in items:
-        r = reservation(item)
-        groups.setdefault((r.tenant, r.month), []).append(item)
-    return list(groups.values())
-
-
-def _reserve_call(group: Sequence[Reservation], ttl: int) -> list[Any]:
-    first = group[0]
+def _call(key: _Key, owed: _Owed | None, group: Sequence[Reservation], ttl: int) -> list[Any]:
+    tenant, month = key
     call: list[Any] = [
         5,
-        spend_key(first.tenant, first.month),
-        reserved_key(first.tenant, first.month),
-        rpm_key(first.tenant),
-        tpm_key(first.tenant),
-        tpm_used_key(first.tenant),
+        spend_key(tenant, month),
+        reserved_key(tenant, month),
+        rpm_key(tenant),
+        tpm_key(tenant),
+        tpm_used_key(tenant),
         ttl,
         round(WINDOW_S * 1000),
     ]
+    if owed is None:
+        call += (0, 0, 0)
+    else:
+        call += (owed.release, owed.cost, len(owed.corrections) // 3, *owed.corrections)
     for r in group:
         call += (
             round(r.at * 1000),
@@ -380,28 +395,6 @@ def _reserve_call(group: Sequence[Reservation], ttl: int) -> list[Any]:
             r.tpm_tokens,
         )
     return call
-
-
-def _settle_call(group: Sequence[_Settling]) -> list[Any]:
-    first = group[0][0]
-    corrections: list[Any] = []
-    for r, _, _, tokens, correct in group:
-        if correct:
-            corrections += (
-                f"{r.member}:{r.tpm_tokens}",
-                f"{r.member}:{tokens}",
-                tokens - r.tpm_tokens,
-            )
-    return [
-        4,
-        spend_key(first.tenant, first.month),
-        reserved_key(first.tenant, first.month),
-        tpm_key(first.tenant),
-        tpm_used_key(first.tenant),
-        sum(item[1] for item in group),
-        sum(item[2] for item in group),
-        *corrections,
-    ]
 
 
 def _decide(r: Reservation, outcome: int, wait_ms: int) -> None:

@@ -71,8 +71,7 @@ async def backend(redis_client: Any) -> AsyncIterator[Any]:
         client = open_redis(url, 0.3)
         clients.append(client)
         q = RedisQuota(client, RedisGate(0.3), fail_open=fail_open, reservation_ttl=900)
-        tasks.spawn(q.run_admission(), name="admission")
-        made.append((q, tasks.spawn(q.run_settlement(), name="settlement")))
+        made.append((q, tasks.spawn(q.run(), name="budget")))
         return q
 
     yield make
@@ -191,16 +190,15 @@ async def test_a_settlement_redis_missed_is_retried_then_counted_if_shutdown_dro
     client = open_redis(url, 0.3)
     q = RedisQuota(client, RedisGate(0.3, cooldown=0.0), fail_open=True, reservation_ttl=900)
     tasks = TaskSet()
-    tasks.spawn(q.run_admission(), name="admission")
-    settler = tasks.spawn(q.run_settlement(), name="settlement")
+    task = tasks.spawn(q.run(), name="budget")
     try:
         r = admission(q, Clock()).admit(record(1), ROUTE, BODY, quota(budget=1.0))
         assert await outcome(r) == "ok"
         await relay.cut()
         q.settle(r, 99, 99)
-        assert not await q.flush()  # kept for the next try
+        assert not await q.flush()  # still owed, sent again with the next call
         assert q.counters["settle_retried"] == 1
-        await q.close(settler)  # Redis is still away: dropped, counted and logged
+        await q.close(task)  # Redis is still away: dropped, counted and logged
         assert q.counters["settle_dropped"] == 1
     finally:
         await tasks.close(grace=1.0)
@@ -219,3 +217,16 @@ async def test_the_tpm_total_follows_the_window_as_entries_leave(backend, redis_
     clock.now += 30.001  # the first left: 115 + 115
     assert await outcome(gate.admit(record(4), ROUTE, BODY, config)) == "ok"
     assert int(await redis_client.get(tpm_used_key("alice"))) == 230
+
+
+async def test_a_request_cancelled_while_its_reservation_was_in_flight_is_still_settled(
+    backend, redis_client
+):
+    q = backend()
+    r = admission(q, Clock()).admit(record(1), ROUTE, BODY, quota(budget=1.0, tpm=1000))
+    assert r is not None and r.state == Reservation.PENDING
+    q.settle(r, 10, 10)  # the client left before the decision came back
+    assert await q.flush()
+    assert await redis_client.get(reserved_key("alice", "2026-11")) is None
+    assert int(await redis_client.get(spend_key("alice", "2026-11"))) == 10
+    assert int(await redis_client.get(tpm_used_key("alice"))) == 10
