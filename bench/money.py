@@ -8,7 +8,7 @@ wrk's figures it reads the worker's own CPU seconds from /proc, so CPU per reque
 the figure that bounds throughput on a saturated core, is reported even on a shared,
 noisy machine where req/s swing between rounds. Quote the ratios.
 
-    python -m bench.money [--duration 8] [--rounds 3]
+    python -m bench.money [--duration 8] [--rounds 3] [--redis-cpu load|server|any]
 """
 
 from __future__ import annotations
@@ -28,11 +28,18 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--redis-cpu",
+        choices=("load", "server", "any"),
+        default="load",
+        help="pin Redis with wrk and the upstream (load), with the gateway (server), or not",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     out = args.out or RESULTS / ("money-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     server_cpu, load_cpu = ("0", "1") if ps.cpu_count() >= 2 else (None, None)
+    redis_cpu = {"load": load_cpu, "server": server_cpu, "any": None}[args.redis_cpu]
     body = relay.JSON_BODY
     rows: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     with ps.Processes(out / "logs") as procs:
@@ -40,7 +47,7 @@ def main(argv: list[str] | None = None) -> Path:
         urls = {
             "gateway": relay.start_gateway(procs, out, json_url, sse_url, server_cpu),
             "gateway-money": relay.start_gateway_money(
-                procs, out, json_url, sse_url, server_cpu, load_cpu
+                procs, out, json_url, sse_url, server_cpu, redis_cpu
             ),
         }
         workers = {name: ps.children(procs.named(name).pid)[0] for name in urls}
@@ -63,12 +70,17 @@ def main(argv: list[str] | None = None) -> Path:
     return out
 
 
-def _render(rows: dict[tuple[str, int], list[tuple[float, float, float]]], args: object) -> str:
+def _render(
+    rows: dict[tuple[str, int], list[tuple[float, float, float]]], args: argparse.Namespace
+) -> str:
     def med(name: str, conc: int, i: int) -> float:
         return statistics.median(r[i] for r in rows[name, conc])
 
     lines = [
         f"# Budgets and limits: cost — {dt.datetime.now():%Y-%m-%d %H:%M:%S}",
+        "",
+        f"wrk -t1, JSON chat, {args.duration:g} s per point, {args.rounds} interleaved rounds, "
+        f"medians; Redis pinned: {args.redis_cpu}. A shared, noisy machine: quote ratios.",
         "",
         "| target | c | req/s | p50 ms | worker CPU µs/request |",
         "|---|---|---|---|---|",
