@@ -36,6 +36,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from proxy.accounting.records import UsageRecord
+from proxy.backoff import Backoff
 from proxy.cache.redis_client import RedisGate, RedisUnavailable
 from proxy.ids import IdGenerator
 from proxy.tasks import TaskSet
@@ -98,13 +99,12 @@ class WebhookSink:
         self._secret = secret.encode() if secret else None
         self._capacity = queue_size
         self._overflow_cap = max(queue_size, MIN_OVERFLOW)
-        self._max_backoff = max_backoff
+        self._backoff = Backoff(BASE_BACKOFF_S, max_backoff, jitter)
         self._spill_max = spill_max
         self._config_hits = config_hits
         self._redis = redis if gate is not None else None
         self._gate = gate
         self._clock = clock
-        self._jitter = jitter
         self._queue: deque[_Queued] = deque()
         self._overflow: list[bytes] = []  # pushed out of a full queue, waiting to spill
         self._inflight: list[bytes] = []
@@ -249,8 +249,7 @@ class WebhookSink:
             remaining = self._deadline - loop.time()
             if remaining <= 0:
                 return
-            delay = min(self._max_backoff, BASE_BACKOFF_S * 2**attempt) * self._jitter()
-            await asyncio.sleep(min(delay, remaining))
+            await asyncio.sleep(min(self._backoff.delay(attempt), remaining))
             attempt += 1
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> int:
