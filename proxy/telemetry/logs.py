@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
 from typing import IO, Any
 
 import orjson
@@ -49,25 +48,6 @@ def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> Non
     handler._tenant_proxy = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-
-
-class RateLimitedLog:
-    """At most one line per `interval` seconds per key; the rest are counted."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 10.0) -> None:
-        self._logger = logger
-        self._interval = interval
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def warning(self, key: str, message: str, **fields: Any) -> None:
-        now = time.monotonic()
-        if now - self._last.get(key, -1e18) < self._interval:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return
-        suppressed = self._suppressed.pop(key, 0)
-        self._last[key] = now
-        self._logger.warning(message, extra={**fields, "suppressed": suppressed})
 
 
 class RequestLogSink:

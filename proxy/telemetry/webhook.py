@@ -41,7 +41,7 @@ from proxy.cache.redis_client import RedisGate, RedisUnavailable
 from proxy.ids import IdGenerator
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
-from proxy.telemetry.logs import RateLimitedLog
+from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.telemetry")
 SPILL_KEY = "telemetry:spill"
