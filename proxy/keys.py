@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from proxy.api.health import ReadinessCheck
     from proxy.api.proxy import ProxyHandler
     from proxy.cache.invalidation import InvalidationSubscriber
-    from proxy.cache.redis_client import RedisGate
     from proxy.ids import IdGenerator
     from proxy.lifecycle import Lifecycle
+    from proxy.redis_gate import RedisGate
     from proxy.settings import Settings
     from proxy.tasks import TaskSet
     from proxy.telemetry.metrics import Metrics

@@ -14,7 +14,6 @@ from aiohttp.typedefs import Handler
 from proxy import keys
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.paths import check_user_id
-from proxy.cache.redis_client import RedisUnavailable
 from proxy.errors import (
     AuthenticationError,
     MethodNotAllowedError,
@@ -22,6 +21,7 @@ from proxy.errors import (
     NotFoundError,
     ProxyError,
 )
+from proxy.redis_gate import RedisUnavailable
 
 ADMIN_DIGEST = web.AppKey("admin_digest", bytes)
 

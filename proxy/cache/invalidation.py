@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from proxy.backoff import Backoff
 from proxy.cache.configs import CHANNEL
-from proxy.cache.redis_client import RedisGate
+from proxy.redis_gate import RedisGate
 
 log = logging.getLogger("proxy.cache")
 RESUBSCRIBE_BASE_S = 0.1

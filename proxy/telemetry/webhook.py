@@ -37,8 +37,8 @@ from redis.asyncio import Redis
 
 from proxy.accounting.records import UsageRecord
 from proxy.backoff import Backoff
-from proxy.cache.redis_client import RedisGate, RedisUnavailable
 from proxy.ids import IdGenerator
+from proxy.redis_gate import RedisGate, RedisUnavailable
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
 from proxy.throttled_log import RateLimitedLog

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from proxy.cache.configs import ConfigCache
 from proxy.cache.lru import TTLCache
-from proxy.cache.redis_client import RedisUnavailable
 from proxy.errors import ConfigInvalidError, ProxyError
+from proxy.redis_gate import RedisUnavailable
 from proxy.tasks import TaskSet
 from proxy.telemetry.events import CONFIG_CACHE_HIT, CONFIG_CACHE_MISS, CONFIG_LOAD_FAILED
 from proxy.telemetry.metrics import Metrics
