@@ -24,6 +24,7 @@ from proxy.api.proxy import ProxyHandler
 from proxy.cache.configs import ConfigCache
 from proxy.cache.invalidation import InvalidationSubscriber
 from proxy.cache.redis_client import RedisCheck, redis_ctx
+from proxy.event_types import SERVER_START, SERVER_STOP
 from proxy.ids import IdGenerator
 from proxy.keyring import KeyRing
 from proxy.lifecycle import Lifecycle
@@ -160,10 +161,10 @@ def _sinks_ctx(extra: Sequence[UsageSink]) -> Callable[[web.Application], AsyncI
         flusher = tasks.spawn(request_log.run(), name="request-log") if request_log else None
         sender = tasks.spawn(webhook.run(), name="telemetry") if webhook else None
         if webhook is not None:
-            webhook.event(events.SERVER_START, events.server_fields())
+            webhook.event(SERVER_START, events.server_fields())
         yield
         if webhook is not None and sender is not None:
-            webhook.event(events.SERVER_STOP, events.server_fields())
+            webhook.event(SERVER_STOP, events.server_fields())
             grace = app[keys.LIFECYCLE].remaining(default_s=min(settings.graceful_timeout, 5.0))
             await webhook.close(sender, grace)
         if flusher is not None:

@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 
 from proxy.accounting.records import UsageRecord
 from proxy.backoff import Backoff
+from proxy.event_types import CONFIG_CACHE_HIT
 from proxy.ids import IdGenerator
 from proxy.redis_gate import RedisGate, RedisUnavailable
 from proxy.tasks import TaskSet
@@ -130,7 +131,7 @@ class WebhookSink:
         self._push((event_type, self._ids.event_id(), self._clock(), fields))
 
     def config_event(self, event_type: str, user_id: str, **fields: Any) -> None:
-        if event_type == events.CONFIG_CACHE_HIT and not self._config_hits:
+        if event_type == CONFIG_CACHE_HIT and not self._config_hits:
             return
         self.event(event_type, {"user_id": user_id, **fields})
 
