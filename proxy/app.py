@@ -17,7 +17,6 @@ from aiohttp.abc import AbstractResolver
 
 from proxy import keys
 from proxy.accounting.cost import PriceBook
-from proxy.accounting.records import FanOutSink, UsageSink
 from proxy.api import routes
 from proxy.api.health import ReadinessCheck, StaticConfigCheck
 from proxy.api.proxy import ProxyHandler
@@ -43,6 +42,7 @@ from proxy.tenancy.static import load_static_config
 from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
 from proxy.upstream.mock import MockProvider
 from proxy.upstream.session import http_ctx
+from proxy.usage_record import FanOutSink, UsageSink
 
 log = logging.getLogger("proxy.app")
 

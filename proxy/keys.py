@@ -11,7 +11,6 @@ if TYPE_CHECKING:
     from aiohttp.abc import AbstractResolver
     from redis.asyncio import Redis
 
-    from proxy.accounting.records import UsageSink
     from proxy.api.health import ReadinessCheck
     from proxy.api.proxy import ProxyHandler
     from proxy.cache.invalidation import InvalidationSubscriber
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from proxy.tenancy.auth import Authenticator
     from proxy.tenancy.resolver import TenantResolver
     from proxy.tenancy.source import TenantSource
+    from proxy.usage_record import UsageSink
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 IDS: web.AppKey[IdGenerator] = web.AppKey("ids")

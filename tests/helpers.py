@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from aiohttp import web
 
-from proxy.accounting.records import UsageRecord
+from proxy.usage_record import UsageRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -18,7 +18,6 @@ import aiohttp
 from aiohttp import web
 
 from proxy.accounting.cost import PriceBook
-from proxy.accounting.records import UsageRecord, UsageSink
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path, split_user_path
@@ -36,6 +35,7 @@ from proxy.upstream.body import RequestBody, inspect_body, upstream_body
 from proxy.upstream.forward import TRANSPORT_ERRORS, Timeouts, UpstreamURLs, transport_error
 from proxy.upstream.headers import copy_response_headers, upstream_headers
 from proxy.upstream.mock import MockProvider
+from proxy.usage_record import UsageRecord, UsageSink
 
 _CHAT = "/v1/chat/completions"
 # aiohttp sends bytes over 1 MiB in one write and warns; a BytesIO goes in chunks.

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from proxy import __version__
-from proxy.accounting.records import UsageRecord
 from proxy.event_types import REQUEST_PROCESSED
+from proxy.usage_record import UsageRecord
 
 
 def iso_utc(timestamp: float) -> str:

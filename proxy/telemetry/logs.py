@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import orjson
 
-from proxy.accounting.records import UsageRecord
+from proxy.usage_record import UsageRecord
 
 # LogRecord attributes that are not `extra=` fields.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}

@@ -35,7 +35,6 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from proxy.accounting.records import UsageRecord
 from proxy.backoff import Backoff
 from proxy.event_types import CONFIG_CACHE_HIT
 from proxy.ids import IdGenerator
@@ -43,6 +42,7 @@ from proxy.redis_gate import RedisGate, RedisUnavailable
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
 from proxy.throttled_log import RateLimitedLog
+from proxy.usage_record import UsageRecord
 
 log = logging.getLogger("proxy.telemetry")
 SPILL_KEY = "telemetry:spill"

@@ -7,8 +7,8 @@ import logging
 
 import orjson
 
-from proxy.accounting.records import UsageRecord
 from proxy.telemetry.logs import JSONFormatter, RequestLogSink
+from proxy.usage_record import UsageRecord
 
 
 async def test_request_lines_are_batched_json():
