@@ -27,7 +27,6 @@ from proxy.event_types import SERVER_START, SERVER_STOP
 from proxy.ids import IdGenerator
 from proxy.keyring import KeyRing
 from proxy.lifecycle import Lifecycle
-from proxy.serving import release_stop_signals, tune_gc
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
@@ -43,6 +42,7 @@ from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
 from proxy.upstream.mock import MockProvider
 from proxy.upstream.session import http_ctx
 from proxy.usage_record import FanOutSink, UsageSink
+from proxy.worker import release_stop_signals, tune_gc
 
 log = logging.getLogger("proxy.app")
 

@@ -8,7 +8,6 @@ PROMETHEUS_MULTIPROC_DIR first, and workers build the app after they fork.
 
 from __future__ import annotations
 
-import gc
 import glob
 import ipaddress
 import logging
@@ -19,16 +18,11 @@ import tempfile
 from typing import Any
 
 from proxy.settings import Settings
+from proxy.worker import hold_stop_signals
 
 log = logging.getLogger("proxy.serving")
 
 WORKER_CLASS = "aiohttp.GunicornUVLoopWebWorker"
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
-# Container objects a worker may hold beyond what it frees before a young-generation
-# collection runs. CPython's 700 is crossed by the objects of ~30 in-flight requests
-# alone, so under load the collector ran every few dozen requests and found nothing:
-# the hot path makes (almost) no reference cycles, and refcounting frees the rest.
-GC_GEN0_THRESHOLD = 10_000
 
 
 def prepare_metrics_dir(environ: dict[str, str] | os._Environ[str]) -> str:
@@ -87,7 +81,7 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Hold stop signals until the worker's event loop runs (`release_stop_signals`).
+    """Hold stop signals until the worker's event loop runs (`worker.release_stop_signals`).
 
     The uvloop worker registers its SIGTERM handler with the loop before the loop
     runs, then imports the app: a SIGTERM in that window (a deploy or a scale-down
@@ -95,28 +89,7 @@ def post_fork(server: Any, worker: Any) -> None:
     gunicorn killed it at the graceful timeout, losing its telemetry queue. Blocked,
     the signal stays pending and is delivered once the loop can handle it.
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-
-
-def release_stop_signals() -> None:
-    """Called by the worker from inside its running event loop (proxy.app)."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-
-
-def tune_gc() -> None:
-    """Tune the cycle collector for a serving worker; call once its app has started.
-
-    Measured with bench.relay (wrk c50, one worker): the collector took about 10 % of
-    the worker's CPU, half of it in full collections that scanned every module,
-    config and metric object (~60k objects, ~30 ms each, a pause every few thousand
-    requests). Freezing what exists at start-up takes those objects out of every
-    later collection; the higher threshold stops collections triggered by nothing
-    but in-flight requests. Cyclic garbage is still collected, just in larger steps.
-    """
-    gc.collect()  # what is garbage now must not be frozen forever
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+    hold_stop_signals()
 
 
 def when_ready(server: Any) -> None:
@@ -176,7 +149,6 @@ def run_gunicorn(settings: Settings) -> None:
 def run_dev(settings: Settings) -> None:
     """One process, no gunicorn: for development and debugging. Same runner as gunicorn's."""
     import asyncio
-    import signal
 
     import uvloop
     from aiohttp import web

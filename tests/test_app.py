@@ -9,8 +9,8 @@ import aiohttp
 from aiohttp import web
 
 from proxy.app import build_runner, create_app
-from proxy.serving import GC_GEN0_THRESHOLD
 from proxy.settings import Settings
+from proxy.worker import GC_GEN0_THRESHOLD
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "proxy.yaml"
 

@@ -83,7 +83,7 @@ def transport_error(exc: BaseException, url: URL, *, started: bool) -> ProxyErro
     Drops `exc`'s traceback: aiohttp's connection errors can sit in reference cycles
     with their own frames, and through the traceback the cycle would keep the
     request's frames (body, usage record) alive until a cycle collection, which
-    serving workers run rarely (proxy.serving.tune_gc).
+    serving workers run rarely (proxy.worker.tune_gc).
     """
     exc.__traceback__ = None
     if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts subclass it
