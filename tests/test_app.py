@@ -1,4 +1,4 @@
-"""The serving runner (gunicorn's and `serve --dev`'s) as a worker runs it."""
+"""create_app as each mode wires it, and the serving runner (gunicorn's and `serve --dev`'s)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,18 @@ async def test_a_started_worker_freezes_its_startup_objects_and_collects_in_larg
         await runner.cleanup()
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+async def test_the_admin_api_is_mounted_in_multi_tenant_mode_only(make_proxy, make_mt_proxy):
+    admin = {"Authorization": "Bearer admin-key-for-tests"}
+    static = await make_proxy(
+        {"default": {"provider": "mock"}}, PROXY_ADMIN_KEY="admin-key-for-tests"
+    )
+    resp = await static.delete("/admin/cache/users/u1", headers=admin)
+    assert resp.status == 404  # static mode has no tenants to invalidate
+    assert (await resp.json())["error"]["code"] == "not_found"
+    multi = await make_mt_proxy()
+    assert (await multi.delete("/admin/cache/users/u1", headers=admin)).status == 204
+    # The sub-app is mounted ahead of the catch-all route that answers unknown paths.
+    assert (await multi.get("/admin/nothing-here", headers=admin)).status == 404
+    assert (await multi.get("/admin/nothing-here")).status == 401

@@ -1,11 +1,13 @@
-"""The route table. Unknown paths get a JSON 404; no middleware runs on any route."""
+"""The route table. Unknown paths get a JSON 404; no middleware runs on any route.
+
+The admin API is a sub-app the wiring layer mounts (proxy.app), not a route here.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from proxy import keys
-from proxy.admin.app import create_admin_app
 from proxy.api import health
 from proxy.api.cors import CORSPolicy
 from proxy.api.errors import not_found
@@ -13,7 +15,7 @@ from proxy.settings import Settings
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
-    return await request.app[keys.PROXY].handle(request)
+    return await request.app[keys.PROXY](request)
 
 
 def setup(app: web.Application, settings: Settings) -> None:
@@ -21,8 +23,6 @@ def setup(app: web.Application, settings: Settings) -> None:
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)
     router.add_get("/metrics", health.metrics)
-    if settings.admin_key and settings.is_multi_tenant:
-        app.add_subapp("/admin/", create_admin_app(settings.admin_key))
     cors = CORSPolicy(settings.cors_allowed_origins) if settings.cors_allowed_origins else None
     if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)
