@@ -43,17 +43,17 @@ async def create_app(
     """The gateway app. `sinks` receive every usage record besides the request log;
     `dns_resolver` replaces the system resolver for tenant upstreams (tests)."""
     settings = settings or Settings.from_env()
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.server.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.IDS] = IdGenerator()
     app[keys.TASKS] = TaskSet()
     app[keys.LIFECYCLE] = Lifecycle()
-    app[keys.METRICS] = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
+    app[keys.METRICS] = Metrics(multiprocess_dir=settings.telemetry.prometheus_multiproc_dir)
     if dns_resolver is not None:
         app[keys.DNS_RESOLVER] = dns_resolver
     # Cleanup runs in reverse: the sinks flush while Redis and the sessions are still open.
     ctxs: list[contexts.Context] = [contexts.tasks_ctx, contexts.http_ctx]
-    if settings.redis_url:
+    if settings.redis.url:
         ctxs.append(contexts.redis_ctx)
     ctxs += [contexts.sinks_ctx(sinks), contexts.metrics_ctx]
     if settings.is_multi_tenant:
@@ -61,15 +61,15 @@ async def create_app(
     else:
         _static_tenancy(app, settings)
     app.cleanup_ctx.extend([*ctxs, contexts.proxy_ctx])
-    if settings.admin_key and settings.is_multi_tenant:
-        app.add_subapp("/admin/", create_admin_app(settings.admin_key))
+    if settings.auth.admin_key and settings.is_multi_tenant:
+        app.add_subapp("/admin/", create_admin_app(settings.auth.admin_key))
     routes.setup(app, settings)
     return app
 
 
 def _static_tenancy(app: web.Application, settings: Settings) -> None:
     """Static mode: the YAML is read now, so an invalid one stops the start."""
-    static = load_static_config(settings.config_path, settings.environ)
+    static = load_static_config(settings.tenancy.config_path, settings.tenancy.environ)
     app[keys.TENANTS] = StaticSource(static.tenant)
     auth: Authenticator = static.verifier or OpenAccess()
     app[keys.AUTH] = auth
@@ -113,12 +113,12 @@ def build_runner(app: web.Application, settings: Settings) -> DrainingRunner:
     upstream request is closed at once instead of at its next chunk."""
     return DrainingRunner(
         app,
-        drain_s=min(DRAIN_S, settings.graceful_timeout / 4),
-        grace_s=max(settings.graceful_timeout - 1.0, settings.graceful_timeout * 0.9),
+        drain_s=min(DRAIN_S, settings.server.graceful_timeout / 4),
+        grace_s=max(settings.server.graceful_timeout - 1.0, settings.server.graceful_timeout * 0.9),
         handler_cancellation=True,
         access_log=None,
-        keepalive_timeout=settings.keepalive_timeout,
-        shutdown_timeout=settings.graceful_timeout * 0.95,
+        keepalive_timeout=settings.server.keepalive_timeout,
+        shutdown_timeout=settings.server.graceful_timeout * 0.95,
     )
 
 
@@ -126,5 +126,5 @@ async def create_runner() -> web.AppRunner:
     """gunicorn's entry point (`wsgi_app`): the app plus the server options it needs."""
     release_stop_signals()  # the loop runs now: a held SIGTERM is handled, not lost
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.telemetry.log_level)
     return build_runner(await create_app(settings), settings)

@@ -57,10 +57,10 @@ def _load_settings() -> Settings | None:
     try:
         settings = Settings.from_env()
         if settings.mode == "static":
-            load_static_config(settings.config_path, settings.environ)
-        elif settings.auth_jwt_public_key:
+            load_static_config(settings.tenancy.config_path, settings.tenancy.environ)
+        elif settings.auth.jwt_public_key:
             try:
-                load_public_key(settings.auth_jwt_public_key)
+                load_public_key(settings.auth.jwt_public_key)
             except (OSError, ValueError) as e:
                 raise SettingsError(f"AUTH_JWT_PUBLIC_KEY: {e}") from None
     except (SettingsError, StaticConfigError) as e:
@@ -86,6 +86,10 @@ def _check_config() -> int:
     settings = _load_settings()
     if settings is None:
         return 1
-    where = settings.config_path if settings.mode == "static" else settings.config_api_url
+    where = (
+        settings.tenancy.config_path
+        if settings.mode == "static"
+        else settings.tenancy.config_api_url
+    )
     print(f"ok: {settings.mode} mode, config {where}")
     return 0

@@ -47,7 +47,7 @@ Context = Callable[[web.Application], AsyncIterator[None]]
 async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
     """Background tasks get the grace period to finish; the rest are cancelled."""
     yield
-    await app[keys.TASKS].close(grace=app[keys.SETTINGS].graceful_timeout)
+    await app[keys.TASKS].close(grace=app[keys.SETTINGS].server.graceful_timeout)
 
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -55,16 +55,16 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     policy = DestinationPolicy(
         strict=settings.is_multi_tenant,
-        allow_private=settings.upstream_allow_private,
-        allowed_hosts=settings.upstream_allowed_hosts,
+        allow_private=settings.upstream.allow_private,
+        allowed_hosts=settings.upstream.allowed_hosts,
     )
     session = build_session(
-        settings.upstream_max_connections,
-        settings.upstream_connect_timeout,
+        settings.upstream.max_connections,
+        settings.upstream.connect_timeout,
         policy,
         app.get(keys.DNS_RESOLVER),
     )
-    control = build_control_session(settings.upstream_connect_timeout)
+    control = build_control_session(settings.upstream.connect_timeout)
     app[keys.HTTP] = session
     app[keys.CONTROL_HTTP] = control
     yield
@@ -75,10 +75,10 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """The worker's Redis client and the gate its calls go through."""
     settings = app[keys.SETTINGS]
-    assert settings.redis_url is not None
-    client = open_redis(settings.redis_url, settings.redis_timeout)
+    assert settings.redis.url is not None
+    client = open_redis(settings.redis.url, settings.redis.timeout)
     app[keys.REDIS] = client
-    app[keys.REDIS_GATE] = RedisGate(settings.redis_timeout)
+    app[keys.REDIS_GATE] = RedisGate(settings.redis.timeout)
     yield
     await client.aclose(close_connection_pool=True)  # a pool passed in is not closed by default
 
@@ -88,10 +88,10 @@ def sinks_ctx(extra: Sequence[UsageSink]) -> Context:
         """Where usage records go: `extra`, the request log, the telemetry webhook."""
         settings = app[keys.SETTINGS]
         sinks: list[UsageSink] = list(extra)
-        request_log = RequestLogSink() if settings.request_log else None
+        request_log = RequestLogSink() if settings.telemetry.request_log else None
         if request_log is not None:
             sinks.append(request_log)
-        webhook = _webhook(app) if settings.telemetry_url else None
+        webhook = _webhook(app) if settings.telemetry.url else None
         if webhook is not None:
             sinks.append(webhook)
             app[keys.TELEMETRY] = webhook
@@ -105,7 +105,9 @@ def sinks_ctx(extra: Sequence[UsageSink]) -> Context:
         yield
         if webhook is not None and sender is not None:
             webhook.event(SERVER_STOP, events.server_fields())
-            grace = app[keys.LIFECYCLE].remaining(default_s=min(settings.graceful_timeout, 5.0))
+            grace = app[keys.LIFECYCLE].remaining(
+                default_s=min(settings.server.graceful_timeout, 5.0)
+            )
             await webhook.close(sender, grace)
         if flusher is not None:
             await _stop(flusher)
@@ -116,20 +118,20 @@ def sinks_ctx(extra: Sequence[UsageSink]) -> Context:
 def _webhook(app: web.Application) -> WebhookSink:
     """The telemetry webhook on the control-plane session, its counters in the metrics."""
     s = app[keys.SETTINGS]
-    assert s.telemetry_url is not None
+    assert s.telemetry.url is not None
     webhook = WebhookSink(
         app[keys.CONTROL_HTTP],
-        s.telemetry_url,
+        s.telemetry.url,
         mode=s.mode,
         ids=app[keys.IDS],
         tasks=app[keys.TASKS],
-        timeout=s.telemetry_timeout,
-        batch_max=s.telemetry_batch_max,
-        secret=s.telemetry_secret,
-        queue_size=s.telemetry_queue_size,
-        max_backoff=s.telemetry_max_backoff,
-        spill_max=s.telemetry_spill_max,
-        config_hits=s.telemetry_config_hits,
+        timeout=s.telemetry.timeout,
+        batch_max=s.telemetry.batch_max,
+        secret=s.telemetry.secret,
+        queue_size=s.telemetry.queue_size,
+        max_backoff=s.telemetry.max_backoff,
+        spill_max=s.telemetry.spill_max,
+        config_hits=s.telemetry.config_hits,
         redis=app.get(keys.REDIS),
         gate=app.get(keys.REDIS_GATE),
     )
@@ -152,7 +154,7 @@ async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     """Metrics move to prometheus-client's values every flush interval, and at the end."""
     metrics = app[keys.METRICS]
     task = app[keys.TASKS].spawn(
-        metrics.run(app[keys.SETTINGS].metrics_flush_interval), name="metrics-flush"
+        metrics.run(app[keys.SETTINGS].telemetry.metrics_flush_interval), name="metrics-flush"
     )
     yield
     await _stop(task)
@@ -161,9 +163,9 @@ async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
 async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     """Config resolution (L1 -> Redis -> Config API), its invalidation, client tokens."""
     s = app[keys.SETTINGS]
-    assert s.config_api_url is not None
+    assert s.tenancy.config_api_url is not None
     redis, gate = app[keys.REDIS], app[keys.REDIS_GATE]
-    keyring = KeyRing(s.encryption_keys) if s.encryption_keys else None
+    keyring = KeyRing(s.tenancy.encryption_keys) if s.tenancy.encryption_keys else None
     if keyring is None:
         log.info(
             "PROXY_ENCRYPTION_KEY is not set: tenant configs that hold an api_key are kept in "
@@ -171,18 +173,18 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
         )
     api = ConfigAPIClient(
         app[keys.CONTROL_HTTP],
-        s.config_api_url,
-        api_key=s.config_api_key,
-        timeout=s.config_api_timeout,
+        s.tenancy.config_api_url,
+        api_key=s.tenancy.config_api_key,
+        timeout=s.tenancy.config_api_timeout,
     )
     resolver = TenantResolver(
         api=api,
-        l2=ConfigCache(redis, gate, ttl=s.config_cache_ttl, keyring=keyring),
+        l2=ConfigCache(redis, gate, ttl=s.tenancy.config_cache_ttl, keyring=keyring),
         tasks=app[keys.TASKS],
         metrics=app[keys.METRICS],
-        l1_size=s.config_l1_size,
-        l1_ttl=s.config_l1_ttl,
-        negative_ttl=s.config_negative_ttl,
+        l1_size=s.tenancy.config_l1_size,
+        l1_ttl=s.tenancy.config_l1_ttl,
+        negative_ttl=s.tenancy.config_negative_ttl,
         events=app.get(keys.TELEMETRY),
     )
     subscriber = InvalidationSubscriber(
@@ -190,21 +192,21 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
         gate,
         on_invalidate=resolver.drop_local,
         on_state=resolver.set_subscribed,
-        timeout=s.redis_timeout,
+        timeout=s.redis.timeout,
     )
     app[keys.TENANTS] = resolver
     app[keys.TENANT_RESOLVER] = resolver
     app[keys.INVALIDATION] = subscriber
     auth: Authenticator = OpenAccess()
-    if s.auth_jwt_secret and len(s.auth_jwt_secret.encode()) < 32:
+    if s.auth.jwt_secret and len(s.auth.jwt_secret.encode()) < 32:
         log.warning(
             "AUTH_JWT_SECRET is shorter than 32 bytes: HS256 secrets should be 32+ random bytes"
         )
-    if s.auth_mode != "none":
+    if s.auth.mode != "none":
         verifier = JWTVerifier(
-            secret=s.auth_jwt_secret, public_key=s.auth_jwt_public_key, leeway=s.auth_jwt_leeway
+            secret=s.auth.jwt_secret, public_key=s.auth.jwt_public_key, leeway=s.auth.jwt_leeway
         )
-        auth = TokenAuthenticator([verifier], cache_ttl=s.auth_cache_ttl)
+        auth = TokenAuthenticator([verifier], cache_ttl=s.auth.cache_ttl)
     app[keys.AUTH] = auth
     checks: list[ReadinessCheck] = [RedisCheck(redis, gate), api]
     app[keys.READINESS] = checks
@@ -212,8 +214,8 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info(
         "multi-tenant mode",
         extra={
-            "config_api": s.config_api_url,
-            "auth": s.auth_mode,
+            "config_api": s.tenancy.config_api_url,
+            "auth": s.auth.mode,
             "encryption": keyring is not None,
         },
     )
@@ -234,8 +236,8 @@ async def proxy_ctx(app: web.Application) -> AsyncIterator[None]:
         ids=app[keys.IDS],
         prices=PriceBook(),
         mock=MockProvider(),
-        max_body_bytes=settings.max_body_bytes,
-        connect_timeout=settings.upstream_connect_timeout,
+        max_body_bytes=settings.server.max_body_bytes,
+        connect_timeout=settings.upstream.connect_timeout,
         multi_tenant=settings.is_multi_tenant,
     )
     app[keys.PROXY] = handler.handle

@@ -48,8 +48,8 @@ def is_loopback(host: str) -> bool:
 
 def startup_banner(settings: Settings) -> list[str]:
     """What `serve` prints once it listens; warns when static mode is open to the network."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    url = f"http://{host}:{settings.port}"
+    host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::", "") else settings.server.host
+    url = f"http://{host}:{settings.server.port}"
     body = (
         "-H 'Content-Type: application/json' "
         + '-d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}\''
@@ -57,21 +57,21 @@ def startup_banner(settings: Settings) -> list[str]:
     if settings.is_multi_tenant:
         return [
             f"tenant-proxy listening on {url} "
-            f"(multi_tenant mode, Config API {settings.config_api_url})",
+            f"(multi_tenant mode, Config API {settings.tenancy.config_api_url})",
             f"try: curl -s {url}/users/USER_ID/v1/chat/completions "
             f"-H 'Authorization: Bearer <token for USER_ID>' {body}",
         ]
     from proxy.tenancy.static import load_static_config
 
-    static = load_static_config(settings.config_path, settings.environ)
-    if static.verifier is None and not is_loopback(settings.host):
+    static = load_static_config(settings.tenancy.config_path, settings.tenancy.environ)
+    if static.verifier is None and not is_loopback(settings.server.host):
         log.warning(
             "static mode has no auth.keys and listens on a non-loopback address: any caller "
             "that can reach it may use its routes and keys",
-            extra={"host": settings.host},
+            extra={"host": settings.server.host},
         )
     return [
-        f"tenant-proxy listening on {url} (static mode, config {settings.config_path})",
+        f"tenant-proxy listening on {url} (static mode, config {settings.tenancy.config_path})",
         f"try: curl -s {url}/v1/chat/completions {body}",
     ]
 
@@ -106,16 +106,16 @@ def child_exit(server: Any, worker: Any) -> None:
 def gunicorn_options(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
     return {
-        "bind": [f"{settings.host}:{settings.port}"],
-        "workers": settings.workers,
+        "bind": [f"{settings.server.host}:{settings.server.port}"],
+        "workers": settings.server.workers,
         "worker_class": WORKER_CLASS,
         "wsgi_app": "proxy.app:create_runner",
         # gunicorn's deadline before it kills a worker; the worker itself stops
         # waiting for in-flight requests a little earlier (proxy.app.create_runner).
-        "graceful_timeout": math.ceil(settings.graceful_timeout),
-        "keepalive": math.ceil(settings.keepalive_timeout),
-        "max_requests": settings.max_requests,
-        "max_requests_jitter": settings.max_requests_jitter,
+        "graceful_timeout": math.ceil(settings.server.graceful_timeout),
+        "keepalive": math.ceil(settings.server.keepalive_timeout),
+        "max_requests": settings.server.max_requests,
+        "max_requests_jitter": settings.server.max_requests_jitter,
         "accesslog": None,
         # gunicorn's runtime control socket lives at one path per user: several
         # gateways on a host would fight over it, and we do not offer that surface.
@@ -156,12 +156,12 @@ def run_dev(settings: Settings) -> None:
     from proxy.app import build_runner, create_app
     from proxy.telemetry.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.telemetry.log_level)
 
     async def serve() -> None:
         runner = build_runner(await create_app(settings), settings)
         await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await web.TCPSite(runner, settings.server.host, settings.server.port).start()
         for line in startup_banner(settings):
             print(line, flush=True)
         stop = asyncio.Event()

@@ -23,7 +23,11 @@ def setup(app: web.Application, settings: Settings) -> None:
     router.add_get("/healthz", health.healthz)
     router.add_get("/readyz", health.readyz)
     router.add_get("/metrics", health.metrics)
-    cors = CORSPolicy(settings.cors_allowed_origins) if settings.cors_allowed_origins else None
+    cors = (
+        CORSPolicy(settings.server.cors_allowed_origins)
+        if settings.server.cors_allowed_origins
+        else None
+    )
     if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)
     # Preflights go first on each resource, so they never reach routing or config.
