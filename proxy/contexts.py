@@ -118,20 +118,12 @@ def sinks_ctx(extra: Sequence[UsageSink]) -> Context:
 def _webhook(app: web.Application) -> WebhookSink:
     """The telemetry webhook on the control-plane session, its counters in the metrics."""
     s = app[keys.SETTINGS]
-    assert s.telemetry.url is not None
     webhook = WebhookSink(
-        app[keys.CONTROL_HTTP],
-        s.telemetry.url,
+        s.telemetry,
         mode=s.mode,
+        session=app[keys.CONTROL_HTTP],
         ids=app[keys.IDS],
         tasks=app[keys.TASKS],
-        timeout=s.telemetry.timeout,
-        batch_max=s.telemetry.batch_max,
-        secret=s.telemetry.secret,
-        queue_size=s.telemetry.queue_size,
-        max_backoff=s.telemetry.max_backoff,
-        spill_max=s.telemetry.spill_max,
-        config_hits=s.telemetry.config_hits,
         redis=app.get(keys.REDIS),
         gate=app.get(keys.REDIS_GATE),
     )
