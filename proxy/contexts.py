@@ -27,6 +27,7 @@ from proxy.event_types import SERVER_START, SERVER_STOP
 from proxy.keyring import KeyRing
 from proxy.readiness import ReadinessCheck
 from proxy.redis_gate import RedisGate
+from proxy.settings import AuthSettings, TenancySettings
 from proxy.telemetry import events
 from proxy.telemetry.logs import RequestLogSink
 from proxy.telemetry.webhook import WebhookSink
@@ -157,12 +158,7 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     s = app[keys.SETTINGS]
     assert s.tenancy.config_api_url is not None
     redis, gate = app[keys.REDIS], app[keys.REDIS_GATE]
-    keyring = KeyRing(s.tenancy.encryption_keys) if s.tenancy.encryption_keys else None
-    if keyring is None:
-        log.info(
-            "PROXY_ENCRYPTION_KEY is not set: tenant configs that hold an api_key are kept in "
-            "each worker's memory only, never written to Redis"
-        )
+    keyring = _keyring(s.tenancy)
     api = ConfigAPIClient(
         app[keys.CONTROL_HTTP],
         s.tenancy.config_api_url,
@@ -189,17 +185,7 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.TENANTS] = resolver
     app[keys.TENANT_RESOLVER] = resolver
     app[keys.INVALIDATION] = subscriber
-    auth: Authenticator = OpenAccess()
-    if s.auth.jwt_secret and len(s.auth.jwt_secret.encode()) < 32:
-        log.warning(
-            "AUTH_JWT_SECRET is shorter than 32 bytes: HS256 secrets should be 32+ random bytes"
-        )
-    if s.auth.mode != "none":
-        verifier = JWTVerifier(
-            secret=s.auth.jwt_secret, public_key=s.auth.jwt_public_key, leeway=s.auth.jwt_leeway
-        )
-        auth = TokenAuthenticator([verifier], cache_ttl=s.auth.cache_ttl)
-    app[keys.AUTH] = auth
+    app[keys.AUTH] = _client_auth(s.auth)
     checks: list[ReadinessCheck] = [RedisCheck(redis, gate), api]
     app[keys.READINESS] = checks
     task = app[keys.TASKS].spawn(subscriber.run(), name="config-invalidation")
@@ -213,6 +199,30 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await _stop(task)
+
+
+def _keyring(tenancy: TenancySettings) -> KeyRing | None:
+    if tenancy.encryption_keys:
+        return KeyRing(tenancy.encryption_keys)
+    log.info(
+        "PROXY_ENCRYPTION_KEY is not set: tenant configs that hold an api_key are kept in "
+        "each worker's memory only, never written to Redis"
+    )
+    return None
+
+
+def _client_auth(auth: AuthSettings) -> Authenticator:
+    """Multi-tenant clients present JWTs, unless AUTH_MODE=none."""
+    if auth.jwt_secret and len(auth.jwt_secret.encode()) < 32:
+        log.warning(
+            "AUTH_JWT_SECRET is shorter than 32 bytes: HS256 secrets should be 32+ random bytes"
+        )
+    if auth.mode == "none":
+        return OpenAccess()
+    verifier = JWTVerifier(
+        secret=auth.jwt_secret, public_key=auth.jwt_public_key, leeway=auth.jwt_leeway
+    )
+    return TokenAuthenticator([verifier], cache_ttl=auth.cache_ttl)
 
 
 async def proxy_ctx(app: web.Application) -> AsyncIterator[None]:
