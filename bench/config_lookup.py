@@ -61,7 +61,15 @@ async def measure(redis_url: str, n: int) -> str:
     api = ConfigAPIClient(session, f"http://127.0.0.1:{port}", api_key=None, timeout=5)
     l2 = ConfigCache(redis, gate, ttl=3600, keyring=KeyRing((("k", os.urandom(32)),)))
     resolver = TenantResolver(
-        api=api, l2=l2, tasks=tasks, metrics=Metrics(), l1_size=n + 10, l1_ttl=3600, negative_ttl=5
+        api=api,
+        l2=l2,
+        tasks=tasks,
+        metrics=Metrics(),
+        l1_size=n + 10,
+        l1_ttl=3600,
+        negative_ttl=5,
+        degraded_ttl=5,
+        stale_if_error=300,
     )
     resolver.subscribed = True
     users = [f"t{i:05d}" for i in range(n)]
@@ -71,7 +79,7 @@ async def measure(redis_url: str, n: int) -> str:
         started = clock()
         await resolver.config_for(user)
         miss.append((clock() - started) * 1e6)
-    resolver.set_subscribed(True)  # flushes L1: the next round reads Redis
+    resolver.set_subscribed(True)  # makes L1 due: the next round reads Redis
     for user in users:
         started = clock()
         await resolver.config_for(user)

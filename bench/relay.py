@@ -9,6 +9,12 @@ CPU instructions per request (deterministic, immune to noisy neighbours).
 
     python -m bench.relay [--duration 10] [--rounds 3] [--concurrency 1,10,50]
                           [--upstream auto|nginx|python] [--instructions]
+                          [--baseline DIR]
+
+`--baseline DIR` adds `gateway-base`: the same static gateway run from another
+source tree (e.g. `git worktree add /tmp/base HEAD~5`), measured in the same
+interleaved rounds and, with `--instructions`, counted too: before/after figures
+from one run.
 """
 
 from __future__ import annotations
@@ -192,7 +198,8 @@ def start_gateway(
     name: str = "gateway",
     env: dict[str, str] | None = None,
 ) -> str:
-    """One gunicorn worker in static mode; `env` adds settings (e.g. telemetry)."""
+    """One gunicorn worker in static mode; `env` adds settings (e.g. telemetry, or
+    PYTHONPATH for a baseline source tree)."""
     config = gateway_config(out / "gateway.yaml", json_url, sse_url)
     port = ps.free_port()
     environ = {
@@ -341,7 +348,13 @@ def main(argv: list[str] | None = None) -> Path:
         "--instructions", action="store_true", help="also count instructions with callgrind"
     )
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another source tree of the gateway to measure beside this one (gateway-base)",
+    )
     args = parser.parse_args(argv)
+    base_env = _baseline_env(args.baseline)
     if shutil.which("wrk") is None:
         raise SystemExit(
             "bench.relay needs wrk: apt-get install -y wrk (and nginx-light for the upstream)"
@@ -355,6 +368,13 @@ def main(argv: list[str] | None = None) -> Path:
     with ps.Processes(out / "logs") as procs:
         kind, json_url, sse_url = start_upstream(args.upstream, procs, out, load_cpu)
         gateway = start_gateway(procs, out, json_url, sse_url, server_cpu)
+        base = (
+            start_gateway(
+                procs, out, json_url, sse_url, server_cpu, name="gateway-base", env=base_env
+            )
+            if base_env
+            else None
+        )
         mt = start_gateway_mt(procs, out, json_url, sse_url, server_cpu, load_cpu)
         bare_json = start_bare(procs, "bare-json", json_url, server_cpu)
         bare_sse = (
@@ -364,8 +384,10 @@ def main(argv: list[str] | None = None) -> Path:
             "json": {"direct": (json_url, {}), "bare": (bare_json, {}), "gateway": (gateway, {})},
             "stream": {"direct": (sse_url, {}), "bare": (bare_sse, {}), "gateway": (gateway, {})},
         }
-        if mt is not None:
-            for mode in targets:
+        for mode in targets:
+            if base is not None:
+                targets[mode]["gateway-base"] = (base, {})
+            if mt is not None:
                 targets[mode]["gateway-mt"] = mt
         bodies = {"json": JSON_BODY, "stream": STREAM_BODY}
         for mode, urls in targets.items():  # warm-up: pools, memos, the tenant's config
@@ -387,7 +409,7 @@ def main(argv: list[str] | None = None) -> Path:
     report = render(results, levels, kind, two_cpus, args, None)
     (out / "report.md").write_text(report)  # kept even if the callgrind phase fails
     if args.instructions:
-        instructions = _count_instructions(out, kind, args.upstream)
+        instructions = _count_instructions(out, kind, args.upstream, base_env)
         report = render(results, levels, kind, two_cpus, args, instructions)
         (out / "report.md").write_text(report)
     print(report)
@@ -395,7 +417,18 @@ def main(argv: list[str] | None = None) -> Path:
     return out
 
 
-def _count_instructions(out: Path, kind: str, upstream_choice: str) -> dict[tuple[str, str], int]:
+def _baseline_env(tree: Path | None) -> dict[str, str]:
+    """The environment that runs the gateway from `tree` instead of this checkout."""
+    if tree is None:
+        return {}
+    if not (tree / "proxy" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {tree}: no proxy/ package there")
+    return {"PYTHONPATH": str(tree.resolve())}
+
+
+def _count_instructions(
+    out: Path, kind: str, upstream_choice: str, base_env: dict[str, str]
+) -> dict[tuple[str, str], int]:
     """Instructions per request: {(mode, target): count} for JSON and streaming chat."""
     counts: dict[tuple[str, str], int] = {}
     with ps.Processes(out / "logs-callgrind") as procs:
@@ -417,6 +450,16 @@ def _count_instructions(out: Path, kind: str, upstream_choice: str) -> dict[tupl
             counts[mode, "gateway"] = instructions_per_request(
                 f"gateway-{mode}", [ps.TENANT_PROXY, "serve", "--dev"], gw_env, gw_port, out, body
             )
+            if base_env:
+                base_port = ps.free_port()
+                counts[mode, "gateway-base"] = instructions_per_request(
+                    f"gateway-base-{mode}",
+                    [ps.TENANT_PROXY, "serve", "--dev"],
+                    {**gw_env, **base_env, "PROXY_PORT": str(base_port)},
+                    base_port,
+                    out,
+                    body,
+                )
             bare_cmd = [ps.PYTHON, "-m", "bench.bare_relay", "--port", str(bare_port)]
             counts[mode, "bare"] = instructions_per_request(
                 f"bare-{mode}", [*bare_cmd, "--upstream", upstream], {}, bare_port, out, body
@@ -435,7 +478,8 @@ def render(
     def med(key: tuple[str, int, str], attr: str) -> float:
         return statistics.median(getattr(s, attr) for s in results[key])
 
-    names = sorted({k[2] for k in results}, key=["direct", "bare", "gateway", "gateway-mt"].index)
+    order = ["direct", "bare", "gateway-base", "gateway", "gateway-mt"]
+    names = sorted({k[2] for k in results}, key=order.index)
     lines = [
         f"# Relay cost — {time.strftime('%Y-%m-%d %H:%M:%S')}",
         "",
@@ -487,13 +531,17 @@ def render(
             "",
             "## CPU instructions per request (callgrind, sequential)",
             "",
-            "| mode | gateway | bare relay | gateway ÷ bare | bare ÷ gateway |",
-            "|---|---|---|---|---|",
+            "| mode | gateway | bare relay | gateway ÷ bare | bare ÷ gateway "
+            "| gateway-base | gateway ÷ base |",
+            "|---|---|---|---|---|---|---|",
         ]
         for mode in ("json", "stream"):
             gw_n, bare_n = instructions[mode, "gateway"], instructions[mode, "bare"]
+            base_n = instructions.get((mode, "gateway-base"))
+            base = f"| {base_n:,} | {gw_n / base_n:.3f} |" if base_n else "| | |"
             lines.append(
-                f"| {mode} | {gw_n:,} | {bare_n:,} | {gw_n / bare_n:.3f} | {bare_n / gw_n:.2f} |"
+                f"| {mode} | {gw_n:,} | {bare_n:,} | {gw_n / bare_n:.3f} | {bare_n / gw_n:.2f} "
+                + base
             )
     lines += [
         "",

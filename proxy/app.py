@@ -9,6 +9,7 @@ after in-flight requests have finished), mounts the admin API and adds the route
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from aiohttp.abc import AbstractResolver
 from proxy import contexts, keys
 from proxy.admin.app import create_admin_app
 from proxy.api import routes
+from proxy.api.connection import GatewayServer
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.readiness import ReadinessCheck, StaticConfigCheck
@@ -28,6 +30,7 @@ from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator, OpenAccess
 from proxy.tenancy.source import StaticSource
 from proxy.tenancy.static import load_static_config
+from proxy.throttled_log import RateLimitedLog
 from proxy.usage_record import UsageSink
 from proxy.worker import release_stop_signals, tune_gc
 
@@ -49,6 +52,7 @@ async def create_app(
     app[keys.TASKS] = TaskSet()
     app[keys.LIFECYCLE] = Lifecycle()
     app[keys.METRICS] = Metrics(multiprocess_dir=settings.telemetry.prometheus_multiproc_dir)
+    app[keys.UPSTREAM_WARNINGS] = RateLimitedLog(logging.getLogger("proxy.upstream"))
     if dns_resolver is not None:
         app[keys.DNS_RESOLVER] = dns_resolver
     # Cleanup runs in reverse: the sinks flush while Redis and the sessions are still open.
@@ -77,8 +81,18 @@ def _static_tenancy(app: web.Application, settings: Settings) -> None:
     app[keys.READINESS] = checks
 
 
-class DrainingRunner(web.AppRunner):
-    """An AppRunner whose shutdown loses no request.
+class GatewayRunner(web.AppRunner):
+    """An AppRunner whose connections are `GatewayConnection`s: parser refusals
+    answered as JSON, the `PROXY_REQUEST_TIMEOUT` deadline. The tests' servers
+    use it too (tests/helpers.GatewayTestServer)."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()  # the app's startup; aiohttp's handler options
+        return GatewayServer(made, request_timeout=self.app[keys.SETTINGS].server.request_timeout)
+
+
+class DrainingRunner(GatewayRunner):
+    """A GatewayRunner whose shutdown loses no request.
 
     aiohttp stops listening and at once closes every connection without a request
     in progress, including one accepted a moment ago whose request is still on its

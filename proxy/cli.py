@@ -30,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="gunicorn workers (default: $PROXY_WORKERS)")
     check = commands.add_parser("check-config", help="validate the settings and static config")
     check.add_argument("--config", help="static-mode YAML file (default: $PROXY_CONFIG)")
+    db = commands.add_parser("db", help="the built-in tenant store's schema ($DATABASE_URL)")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    db_commands.add_parser("migrate", help="create or upgrade the schema (idempotent)")
+    keys = commands.add_parser("keys", help="the store's encryption keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
+    keys_commands.add_parser(
+        "rotate", help="re-encrypt every tenant's keys under the first key of the ring"
+    )
     return parser
 
 
@@ -46,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ[name] = str(value)
     if args.command == "serve":
         return _serve(dev=args.dev)
+    if args.command in ("db", "keys"):
+        from proxy.store_commands import run_store_command
+
+        sub = args.db_command if args.command == "db" else args.keys_command
+        return run_store_command(f"{args.command} {sub}")
     return _check_config()
 
 
@@ -86,10 +99,12 @@ def _check_config() -> int:
     settings = _load_settings()
     if settings is None:
         return 1
+    from proxy.redaction import display_url
+
     where = (
         settings.tenancy.config_path
         if settings.mode == "static"
-        else settings.tenancy.config_api_url
+        else display_url(settings.tenancy.config_api_url or "")
     )
     print(f"ok: {settings.mode} mode, config {where}")
     return 0

@@ -26,6 +26,7 @@ from proxy.cache.redis_client import RedisCheck, open_redis
 from proxy.event_types import SERVER_START, SERVER_STOP
 from proxy.keyring import KeyRing
 from proxy.readiness import ReadinessCheck
+from proxy.redaction import display_url
 from proxy.redis_gate import RedisGate
 from proxy.settings import AuthSettings, TenancySettings
 from proxy.telemetry import events
@@ -58,6 +59,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
         strict=settings.is_multi_tenant,
         allow_private=settings.upstream.allow_private,
         allowed_hosts=settings.upstream.allowed_hosts,
+        warnings=app[keys.UPSTREAM_WARNINGS],
     )
     session = build_session(
         settings.upstream.max_connections,
@@ -173,6 +175,8 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
         l1_size=s.tenancy.config_l1_size,
         l1_ttl=s.tenancy.config_l1_ttl,
         negative_ttl=s.tenancy.config_negative_ttl,
+        degraded_ttl=s.tenancy.config_degraded_ttl,
+        stale_if_error=s.tenancy.config_stale_if_error,
         events=app.get(keys.TELEMETRY),
     )
     subscriber = InvalidationSubscriber(
@@ -192,7 +196,7 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info(
         "multi-tenant mode",
         extra={
-            "config_api": s.tenancy.config_api_url,
+            "config_api": display_url(s.tenancy.config_api_url),
             "auth": s.auth.mode,
             "encryption": keyring is not None,
         },
@@ -235,6 +239,7 @@ async def proxy_ctx(app: web.Application) -> AsyncIterator[None]:
         lifecycle=app[keys.LIFECYCLE],
         sink=app[keys.SINK],
         metrics=app[keys.METRICS],
+        warnings=app[keys.UPSTREAM_WARNINGS],
         ids=app[keys.IDS],
         prices=PriceBook(),
         mock=MockProvider(),

@@ -6,7 +6,10 @@ status, `type` and `code` of SPEC 5.1's error table:
     ProxyError (500 server_error / internal_error)
       InvalidRequestError (400 invalid_request_error)
         InvalidJSONError, InvalidPathError, InvalidUserIdError, MissingModelError,
-        MethodNotAllowedError (405)
+        InvalidEncodingError, MethodNotAllowedError (405)
+        MalformedRequestError (what the HTTP parser refuses),
+        RequestTimeoutError (408 request_timeout), ExpectationFailedError (417)
+        UnsupportedParameterError (unsupported_parameter)
         RequestTooLargeError (413 request_too_large)
       AuthenticationError (401 authentication_error)
         MissingCredentialsError, InvalidTokenError, MissingUpstreamKeyError
@@ -18,6 +21,11 @@ status, `type` and `code` of SPEC 5.1's error table:
       UpstreamUnreachableError (502 upstream_error / upstream_unreachable)
       UpstreamTimeoutError (504 upstream_error / upstream_timeout)
       ConfigUnavailableError (503 service_unavailable / config_unavailable)
+      TenantExistsError (409 invalid_request_error / tenant_exists)
+      TenantChangedError (409 invalid_request_error / tenant_changed)
+      StoreUnavailableError (503 service_unavailable / store_unavailable)
+      SealedKeyError (500 server_error / internal_error; .key_id, .reason for the log)
+      EncryptionNotConfiguredError (400 invalid_request_error / encryption_not_configured)
 
 Messages are for the client: they never contain keys, tokens or addresses.
 """
@@ -31,6 +39,8 @@ class ProxyError(Exception):
     status = 500
     error_type = "server_error"
     code: str | None = "internal_error"
+    # The connection is closed after this answer (the rest of the request is unreadable).
+    closes_connection = False
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -74,12 +84,30 @@ class InvalidUserIdError(InvalidRequestError):
     code = "invalid_user_id"
 
 
+class InvalidEncodingError(InvalidRequestError):
+    code = "invalid_encoding"
+
+
 class MissingModelError(InvalidRequestError):
     code = "missing_model"
 
 
 class MethodNotAllowedError(InvalidRequestError):
     status, code = 405, "method_not_allowed"
+
+
+class MalformedRequestError(InvalidRequestError):
+    closes_connection = True
+
+
+class RequestTimeoutError(InvalidRequestError):
+    status, code = 408, "request_timeout"
+    closes_connection = True
+
+
+class ExpectationFailedError(InvalidRequestError):
+    status = 417
+    closes_connection = True  # the body that was to follow will not be read
 
 
 class RequestTooLargeError(InvalidRequestError):
@@ -144,3 +172,44 @@ class UpstreamTimeoutError(ProxyError):
 
 class ConfigUnavailableError(ProxyError):
     status, error_type, code = 503, "service_unavailable", "config_unavailable"
+
+
+class TenantExistsError(ProxyError):
+    status, error_type, code = 409, "invalid_request_error", "tenant_exists"
+
+
+class TenantChangedError(ProxyError):
+    """The tenant changed since it was read (optimistic concurrency): read and merge again."""
+
+    status, error_type, code = 409, "invalid_request_error", "tenant_changed"
+
+
+class StoreUnavailableError(ProxyError):
+    """The tenant store is down, refused, or did not answer within its timeout."""
+
+    status, error_type, code = 503, "service_unavailable", "store_unavailable"
+
+
+class SealedKeyError(ProxyError):
+    """A stored upstream key does not open: sealed under a key id no longer in the key
+    ring, damaged, or sealed for another tenant. Such a row is never forwarded.
+
+    The message is the same for all (clients see a plain 500); log `key_id` and `reason`."""
+
+    def __init__(self, key_id: str, *, tenant_id: str, reason: str) -> None:
+        super().__init__("the tenant's upstream key cannot be decrypted")
+        self.key_id = key_id
+        self.tenant_id = tenant_id
+        self.reason = reason
+
+
+class EncryptionNotConfiguredError(InvalidRequestError):
+    """A document holds an `api_key` but no key ring is configured: keys are never stored plain."""
+
+    code = "encryption_not_configured"
+
+
+class UnsupportedParameterError(InvalidRequestError):
+    """A request field the route's provider format cannot express (SPEC 13); `param` names it."""
+
+    code = "unsupported_parameter"

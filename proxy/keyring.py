@@ -37,9 +37,22 @@ class KeyRing:
         self._sealer = AESGCM(sealing_key)
         self._openers = {kid: AESGCM(key) for kid, key in keys}
 
+    @property
+    def sealing_key_id(self) -> str:
+        """The id of the first key, which seals every new value."""
+        return self._sealing_id
+
     @staticmethod
     def is_sealed(value: bytes) -> bool:
         return value.startswith(PREFIX)
+
+    @staticmethod
+    def key_id_of(value: bytes) -> str | None:
+        """The key id a sealed value names, or None when it is not a sealed value."""
+        if not value.startswith(PREFIX):
+            return None
+        kid, sep, _ = value[len(PREFIX) :].partition(b":")
+        return kid.decode(errors="replace") if sep else None
 
     def seal(self, plaintext: bytes, owner: str) -> bytes:
         nonce = os.urandom(12)

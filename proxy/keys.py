@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from proxy.tenancy.auth import Authenticator
     from proxy.tenancy.resolver import TenantResolver
     from proxy.tenancy.source import TenantSource
+    from proxy.throttled_log import RateLimitedLog
     from proxy.usage_record import UsageSink
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -40,6 +41,8 @@ LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")  # tenant upstreams (guarded)
 CONTROL_HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("control_http")  # operator endpoints
+# Upstream warnings (refused connections, refused destinations), rate-limited per host.
+UPSTREAM_WARNINGS: web.AppKey[RateLimitedLog] = web.AppKey("upstream_warnings")
 DNS_RESOLVER: web.AppKey[AbstractResolver] = web.AppKey("dns_resolver")  # DNS, injectable for tests
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
 REDIS_GATE: web.AppKey[RedisGate] = web.AppKey("redis_gate")

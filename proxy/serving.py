@@ -17,6 +17,7 @@ import signal
 import tempfile
 from typing import Any
 
+from proxy.redaction import display_url
 from proxy.settings import Settings
 from proxy.worker import hold_stop_signals
 
@@ -57,7 +58,7 @@ def startup_banner(settings: Settings) -> list[str]:
     if settings.is_multi_tenant:
         return [
             f"tenant-proxy listening on {url} "
-            f"(multi_tenant mode, Config API {settings.tenancy.config_api_url})",
+            f"(multi_tenant mode, Config API {display_url(settings.tenancy.config_api_url or '')})",
             f"try: curl -s {url}/users/USER_ID/v1/chat/completions "
             f"-H 'Authorization: Bearer <token for USER_ID>' {body}",
         ]

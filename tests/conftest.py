@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from proxy.app import create_app
 from proxy.settings import Settings
-from tests.helpers import ConfigAPIStub, RecordingSink, Upstream, mint_jwt
+from tests.helpers import ConfigAPIStub, GatewayTestServer, RecordingSink, Upstream, mint_jwt
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -53,8 +54,7 @@ def make_proxy(
     async def make(doc: dict[str, Any], **env: str) -> TestClient:
         environ = {"PROXY_CONFIG": write_config(doc), "PROXY_REQUEST_LOG": "0", **env}
         app = await create_app(Settings.from_env(environ), sinks=[sink])
-        # As in production (proxy.app.create_runner): a client disconnect cancels the handler.
-        return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+        return await aiohttp_client(GatewayTestServer(app))
 
     return make
 
@@ -134,7 +134,7 @@ def make_mt_proxy(aiohttp_client: Any, sink: RecordingSink, mt_env: dict[str, st
     async def make(dns_resolver: Any = None, **env: str) -> TestClient:
         settings = Settings.from_env({**mt_env, **env})
         app = await create_app(settings, sinks=[sink], dns_resolver=dns_resolver)
-        return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+        return await aiohttp_client(GatewayTestServer(app))
 
     return make
 
@@ -153,3 +153,46 @@ async def receiver(aiohttp_server: Any):
     yield hook
     if hook.hang is not None:
         hook.hang.set()
+
+
+# The local MariaDB (SPEC 7: the shared tenant store; tests make their own databases).
+MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
+
+
+def mysql_admin(sql: str, database: str | None = None) -> list[tuple[object, ...]]:
+    """Run one statement as root on the local MariaDB (synchronously, for fixtures)."""
+    import pymysql
+
+    conn = pymysql.connect(
+        host=MYSQL_HOST,
+        port=MYSQL_PORT,
+        user="root",
+        password="",
+        database=database,
+        connect_timeout=2,
+        autocommit=True,
+        charset="utf8mb4",
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def mysql_url():
+    """A new, empty database `tp_store_<random>` on the local MariaDB, dropped afterwards."""
+    import pymysql
+
+    from proxy.database_url import MySQLURL
+
+    name = f"tp_store_{secrets.token_hex(6)}"
+    try:
+        mysql_admin(f"CREATE DATABASE {name}")
+    except (OSError, pymysql.MySQLError):
+        _service_missing(f"MariaDB is not running on {MYSQL_HOST}:{MYSQL_PORT} (user root)")
+    yield MySQLURL(MYSQL_HOST, MYSQL_PORT, "root", "", name)
+    mysql_admin(f"DROP DATABASE IF EXISTS {name}")

@@ -10,10 +10,22 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from proxy.app import GatewayRunner
 from proxy.usage_record import UsageRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class GatewayTestServer(TestServer):
+    """The gateway app served as production serves it (`proxy.app.GatewayRunner`):
+    its connections answer parser refusals as JSON and keep PROXY_REQUEST_TIMEOUT.
+    aiohttp's start_server passes `handler_cancellation=True`; no access log, as in
+    production (proxy.app.build_runner)."""
+
+    async def _make_runner(self, **kwargs: object) -> GatewayRunner:
+        return GatewayRunner(self.app, access_log=None, **kwargs)
 
 
 class RecordingSink:
@@ -123,6 +135,28 @@ async def raw_request(
     if b"transfer-encoding: chunked" in head.lower():
         body = _dechunk(body)
     return status, body
+
+
+async def raw_post_json(
+    url: str, target: str, header_lines: bytes, body: bytes
+) -> tuple[int, bytes]:
+    """POST `body` as JSON with `header_lines` exactly as given (e.g. bytes that are not UTF-8)."""
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+            + header_lines
+            + b"\r\n"
+            + body
+        )
+        await writer.drain()
+        data = await reader.read()
+    finally:
+        writer.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), payload
 
 
 def _dechunk(data: bytes) -> bytes:
@@ -281,3 +315,46 @@ class WebhookReceiver:
                 self._arrived.clear()
                 await self._arrived.wait()
         return self.events()
+
+
+class TCPRelay:
+    """A loopback relay to a real TCP service that a test can cut, as an outage would:
+    open connections are reset and new ones refused."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._server: asyncio.Server | None = None
+        self._open: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._open:
+            writer.transport.abort()
+        self._open.clear()
+        await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._open += [writer, up_writer]
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.transport.abort()

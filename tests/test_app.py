@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from pathlib import Path
 
@@ -56,3 +57,31 @@ async def test_the_admin_api_is_mounted_in_multi_tenant_mode_only(make_proxy, ma
     # The sub-app is mounted ahead of the catch-all route that answers unknown paths.
     assert (await multi.get("/admin/nothing-here", headers=admin)).status == 404
     assert (await multi.get("/admin/nothing-here")).status == 401
+
+
+async def test_the_serving_runner_answers_what_the_parser_refuses_as_json_and_keeps_the_deadline():
+    settings = Settings.from_env(
+        {"PROXY_CONFIG": str(EXAMPLE), "PROXY_REQUEST_LOG": "0", "PROXY_REQUEST_TIMEOUT": "0.3"}
+    )
+    runner = build_runner(await create_app(settings), settings)
+    threshold = gc.get_threshold()
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        for raw, status, code in (
+            (b"G@T /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n", 400, b'"invalid_request"'),
+            (b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n", 408, b'"request_timeout"'),
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            async with asyncio.timeout(5):
+                answer = await reader.read()  # and the connection is closed
+            writer.close()
+            assert answer.startswith(b"HTTP/1.") and f" {status} ".encode() in answer[:16]
+            assert code in answer and b"application/json" in answer
+    finally:
+        await runner.cleanup()
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

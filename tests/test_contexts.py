@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
@@ -10,6 +11,7 @@ from proxy import contexts, keys
 from proxy.lifecycle import Lifecycle
 from proxy.settings import Settings
 from proxy.tasks import TaskSet
+from proxy.throttled_log import RateLimitedLog
 from proxy.usage_record import FanOutSink
 from tests.conftest import REDIS_TEST_URL
 from tests.helpers import RecordingSink
@@ -20,6 +22,7 @@ def _app(*ctxs: contexts.Context, **env: str) -> web.Application:
     app[keys.SETTINGS] = Settings.from_env(env)
     app[keys.TASKS] = TaskSet()
     app[keys.LIFECYCLE] = Lifecycle()
+    app[keys.UPSTREAM_WARNINGS] = RateLimitedLog(logging.getLogger("proxy.upstream"))
     app.cleanup_ctx.extend(ctxs)
     return app
 

@@ -216,3 +216,78 @@ async def test_a_recycled_worker_flushes_its_telemetry(tmp_path, slow_upstream, 
         assert "Max requests, shutting down" in _log(tmp_path, "err.log")
     stopped = {e["pid"] for e in receiver.of_type("server_stop")}
     assert stopped <= {e["pid"] for e in receiver.of_type("server_start")}
+
+
+CANARY = "canary-7f3c"
+
+
+@pytest.mark.parametrize("dev", [False, True], ids=["gunicorn", "dev"])
+@pytest.mark.parametrize("mode", ["multi_tenant", "static"])
+async def test_url_credentials_are_used_and_never_printed(
+    tmp_path, redis_client, config_api, receiver, dev, mode
+):
+    """SPEC 10: canary credentials in all three dependency URLs reach the Config API
+    and the webhook as HTTP Basic auth (and Redis), and appear in no banner, log line
+    or response."""
+    import base64
+
+    from tests.conftest import JWT_SECRET, REDIS_TEST_URL
+    from tests.helpers import mint_jwt
+
+    def with_credentials(url: str, user: str) -> str:
+        return url.replace("http://", f"http://{user}:{CANARY}@", 1)
+
+    config_api.docs["u1"] = {"default": {"provider": "mock"}}
+    config = tmp_path / "proxy.yaml"
+    config.write_text(yaml.safe_dump({"default": {"provider": "mock"}}))
+    env = _environ(
+        tmp_path,
+        config,
+        PROXY_WORKERS="1",
+        PROXY_MODE=mode,
+        REDIS_URL=REDIS_TEST_URL.replace("redis://", f"redis://default:{CANARY}@", 1),
+        CONFIG_API_URL=with_credentials(config_api.url, "cfg"),
+        TELEMETRY_WEBHOOK_URL=with_credentials(receiver.url, "hook"),
+        AUTH_JWT_SECRET=JWT_SECRET,
+        PROXY_LOG_LEVEL="DEBUG",
+    )
+    (tmp_path / "metrics").mkdir()
+    args = ["serve", "--dev"] if dev else ["serve"]
+    proc = await spawn_logged(tmp_path, _bin("tenant-proxy"), *args, env=env)
+    url = f"http://127.0.0.1:{env['PROXY_PORT']}"
+    bodies: list[bytes] = []
+    try:
+        await wait_until_answering(url, proc, tmp_path)
+        chat = "/users/u1/v1/chat/completions" if mode == "multi_tenant" else "/v1/chat/completions"
+        auth = {"Authorization": "Bearer " + mint_jwt("u1", JWT_SECRET)}
+        async with aiohttp.ClientSession() as session:
+            for method, path in [
+                ("POST", chat),
+                ("GET", "/healthz"),
+                ("GET", "/readyz"),
+                ("GET", "/metrics"),
+                ("GET", "/nowhere"),
+                ("POST", "/users/nobody/v1/chat/completions"),
+            ]:
+                async with session.request(
+                    method, url + path, json={"model": "m"}, headers=auth
+                ) as r:
+                    bodies.append(str(r.headers).encode() + await r.read())
+            assert bodies[0].endswith(b"}") and b"chat.completion" in bodies[0]
+        await receiver.wait_for(lambda ev: any(e["event_type"] == "request_processed" for e in ev))
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    printed = _log(tmp_path, "out.log") + _log(tmp_path, "err.log")
+    assert "tenant-proxy listening on" in printed
+    assert CANARY not in printed
+    assert not any(CANARY.encode() in body for body in bodies)
+    hook_auth = "Basic " + base64.b64encode(f"hook:{CANARY}".encode()).decode()
+    assert {h.get("Authorization") for h in receiver.headers} == {hook_auth}
+    if mode == "multi_tenant":
+        cfg_auth = "Basic " + base64.b64encode(f"cfg:{CANARY}".encode()).decode()
+        assert config_api.auth_headers == [cfg_auth]
+        assert '"config_api":"http://***@127.0.0.1:' in printed

@@ -17,6 +17,8 @@ def test_defaults():
     )
     assert s.server.max_body_bytes == 32 * MIB
     assert s.server.cors_allowed_origins == ()
+    assert (s.tenancy.config_degraded_ttl, s.tenancy.config_stale_if_error) == (5.0, 300.0)
+    assert s.server.request_timeout == 30.0
 
 
 def test_vibekit_config_is_an_alias_and_proxy_config_wins():
@@ -37,14 +39,19 @@ def test_values_are_cast():
             "PROXY_GRACEFUL_TIMEOUT": "2.5",
             "CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example",
             "PROXY_REQUEST_LOG": "off",
+            "CONFIG_DEGRADED_TTL": "0.2",
+            "CONFIG_STALE_IF_ERROR": "1.5",
+            "PROXY_REQUEST_TIMEOUT": "0.5",
         }
     )
+    assert (s.tenancy.config_degraded_ttl, s.tenancy.config_stale_if_error) == (0.2, 1.5)
     assert (
         s.server.port,
         s.server.workers,
         s.server.graceful_timeout,
         s.telemetry.request_log,
     ) == (9000, 3, 2.5, False)
+    assert s.server.request_timeout == 0.5
     assert s.server.cors_allowed_origins == ("https://a.example", "https://b.example")
 
 
@@ -57,6 +64,7 @@ def test_values_are_cast():
         ("PROXY_MAX_BODY_BYTES", "-1"),
         ("PROXY_GRACEFUL_TIMEOUT", "soon"),
         ("PROXY_GRACEFUL_TIMEOUT", "0"),
+        ("PROXY_REQUEST_TIMEOUT", "0"),
         ("PROXY_REQUEST_LOG", "maybe"),
         ("PROXY_MODE", "cluster"),
         ("TELEMETRY_WEBHOOK_URL", "receiver:9000/events"),
@@ -64,6 +72,8 @@ def test_values_are_cast():
         ("TELEMETRY_BATCH_MAX", "0"),
         ("TELEMETRY_TIMEOUT", "-1"),
         ("TELEMETRY_CONFIG_HITS", "sometimes"),
+        ("CONFIG_DEGRADED_TTL", "0"),
+        ("CONFIG_STALE_IF_ERROR", "forever"),
     ],
 )
 def test_a_bad_value_names_the_variable(name, value):
@@ -120,3 +130,36 @@ def test_encryption_key_ring():
     )
     assert [kid for kid, _ in ring.tenancy.encryption_keys] == ["new", "default"]  # the ring wins
     assert "MDEyMzQ1" not in repr(ring)
+
+
+def test_settings_repr_shows_dependency_urls_without_credentials():
+    from proxy.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://default:canary-r@127.0.0.1:6379/2",
+            "CONFIG_API_URL": "http://cfg:canary-c@127.0.0.1:9/",
+            "TELEMETRY_WEBHOOK_URL": "http://hook:canary-t@127.0.0.1:9/events",
+            "AUTH_MODE": "none",
+        }
+    )
+    shown = repr(settings)
+    assert "canary" not in shown
+    assert "config_api_url='http://***@127.0.0.1:9'" in shown
+    assert "RedisSettings(url='redis://***@127.0.0.1:6379/2'" in shown
+    assert settings.tenancy.config_api_url == "http://cfg:canary-c@127.0.0.1:9"  # still used
+
+
+def test_config_api_credentials_and_key_together_are_refused():
+    from proxy.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="CONFIG_API_KEY") as caught:
+        Settings.from_env(
+            {
+                "REDIS_URL": "redis://127.0.0.1:6379/2",
+                "CONFIG_API_URL": "http://cfg:canary@127.0.0.1:9",
+                "CONFIG_API_KEY": "k",
+                "AUTH_MODE": "none",
+            }
+        )
+    assert "canary" not in str(caught.value)

@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy import keys
+from proxy.api.connection import expect_continue
 from proxy.api.errors import error_response, internal_error_response
-from proxy.api.paths import check_user_id
+from proxy.api.paths import check_user_id, split_path
 from proxy.errors import (
     AuthenticationError,
     MethodNotAllowedError,
@@ -33,7 +34,7 @@ class AdminUnavailableError(ProxyError):
 def create_admin_app(admin_key: str) -> web.Application:
     app = web.Application(middlewares=[_admin_errors, _admin_auth])
     app[ADMIN_DIGEST] = hashlib.sha256(admin_key.encode()).digest()
-    app.router.add_delete("/cache/users/{user_id}", invalidate_user)
+    app.router.add_delete("/cache/users/{user_id}", invalidate_user, expect_handler=expect_continue)
     return app
 
 
@@ -41,6 +42,7 @@ def create_admin_app(admin_key: str) -> web.Application:
 async def _admin_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.config_dict[keys.IDS].request_id(request.headers.get("X-Request-ID"))
     try:
+        split_path(request.raw_path)  # origin-form, no traversal: as on every path
         response = await handler(request)
     except ProxyError as e:
         return error_response(e, request_id)
@@ -60,7 +62,8 @@ async def _admin_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise MissingCredentialsError("The admin API needs 'Authorization: Bearer <admin key>'.")
-    digest = hashlib.sha256(token.strip().encode()).digest()
+    # The bytes as sent: a value that is not UTF-8 is just another wrong key.
+    digest = hashlib.sha256(token.strip().encode("utf-8", "surrogateescape")).digest()
     if not hmac.compare_digest(digest, request.app[ADMIN_DIGEST]):
         raise AuthenticationError("Invalid admin key.")
     return await handler(request)

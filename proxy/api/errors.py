@@ -13,6 +13,7 @@ import logging
 from aiohttp import web
 
 from proxy import keys
+from proxy.api.paths import split_path
 from proxy.errors import InternalError, NotFoundError, ProxyError
 
 log = logging.getLogger("proxy.api")
@@ -25,6 +26,8 @@ def error_response(error: ProxyError, request_id: str | None) -> web.Response:
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(int(retry_after))
+    if error.closes_connection:
+        response.force_close()
     return response
 
 
@@ -35,7 +38,12 @@ def internal_error_response(request: web.Request, request_id: str) -> web.Respon
 
 
 async def not_found(request: web.Request) -> web.Response:
+    """A JSON 404, or the 400 `invalid_path` of a path no route could ever serve."""
     request_id = request.app[keys.IDS].request_id(request.headers.get("X-Request-ID"))
+    try:
+        split_path(request.raw_path)
+    except ProxyError as e:
+        return error_response(e, request_id)
     message = "Unknown path."
     if request.path.startswith("/v1/") and request.app[keys.SETTINGS].is_multi_tenant:
         message = "Unknown path: in multi-tenant mode, call /users/{user_id}/v1/..."

@@ -1,8 +1,13 @@
-"""Request paths: validated before anything else looks at them.
+"""Request targets: validated before anything else looks at them.
 
-Percent-encoding is decoded before validation; `.`/`..` segments, encoded
-slashes and backslashes, and control characters are refused with 400. The
-common case (a plain ASCII path) costs three substring tests.
+Only origin-form targets (`/path?query`) are served: an absolute-form
+(`http://host/v1/...`), authority-form (`host:443`) or asterisk-form (`*`) target
+is refused, so nothing in the request line can name another host. The whole path,
+a multi-tenant user id included, is percent-decoded once before validation:
+`.`/`..` segments, encoded slashes and backslashes, and control characters are
+refused with 400 `invalid_path`. A double-encoded sequence is decoded once only:
+`%252f` is the text `%2f`, not a slash (forwarded as `%252f`). The common case (a
+plain ASCII origin-form path) costs four substring tests.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ _USERS = "/users/"
 
 
 def split_path(raw_path: str) -> tuple[str, str]:
-    """(path to forward, raw query) from the request target as the client sent it."""
+    """(canonical path, raw query) from the request target as the client sent it."""
+    if not raw_path.startswith("/"):
+        raise InvalidPathError("Only origin-form request targets ('/v1/...') are served.")
     path, _, query = raw_path.partition("?")
     if "%" in path or "\\" in path or "/." in path:
         path = _canonical(path)
@@ -40,14 +47,15 @@ def _canonical(path: str) -> str:
     return quote(decoded, safe=_PATH_SAFE)
 
 
-def split_user_path(raw_path: str) -> tuple[str, str]:
-    """(user id, `/v1/...` target) from `/users/{user_id}/v1/...` as the client sent it.
+def split_user_path(path: str) -> tuple[str, str]:
+    """(user id, `/v1/...` path) from `/users/{user_id}/v1/...` as `split_path` returns it.
 
-    The id is percent-decoded before it is checked, so encoded slashes and dots-only
-    ids are refused like their plain spellings, before any I/O.
+    The path was decoded and validated whole, so a traversal or an encoded slash in
+    the id is already a 400 `invalid_path`; an id that needed percent-encoding keeps
+    it in the canonical path and fails the id check.
     """
-    user_raw, _, rest = raw_path[len(_USERS) :].partition("/")
-    user_id = check_user_id(unquote(user_raw) if "%" in user_raw else user_raw)
+    user_raw, _, rest = path[len(_USERS) :].partition("/")
+    user_id = check_user_id(user_raw)
     target = "/" + rest
     if not target.startswith("/v1/"):
         raise NotFoundError("Unknown path: use /users/{user_id}/v1/...")

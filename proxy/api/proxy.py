@@ -16,22 +16,36 @@ from time import perf_counter
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError
 
 from proxy.accounting.cost import PriceBook
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
 from proxy.api.paths import split_path, split_user_path
-from proxy.errors import MethodNotAllowedError, ProxyError, RequestTooLargeError
+from proxy.errors import (
+    InvalidEncodingError,
+    MalformedRequestError,
+    MethodNotAllowedError,
+    ProxyError,
+    RequestTooLargeError,
+)
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
-from proxy.redaction import redact
 from proxy.streaming.sse import SSETracker
-from proxy.streaming.usage import Usage, usage_from_body
+from proxy.streaming.text import text_fields
+from proxy.streaming.usage import Usage, settle_stream, usage_from_body
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import Authenticator
 from proxy.tenancy.config import Route
 from proxy.tenancy.source import TenantSource
-from proxy.upstream.body import RequestBody, inspect_body, upstream_body
+from proxy.throttled_log import RateLimitedLog
+from proxy.upstream.body import (
+    RequestBody,
+    check_content_encoding,
+    inspect_body,
+    upstream_body,
+)
+from proxy.upstream.error_body import read_error_body
 from proxy.upstream.forward import TRANSPORT_ERRORS, Timeouts, UpstreamURLs, transport_error
 from proxy.upstream.headers import copy_response_headers, upstream_headers
 from proxy.upstream.mock import MockProvider
@@ -87,6 +101,7 @@ class ProxyHandler:
         lifecycle: Lifecycle,
         sink: UsageSink,
         metrics: Metrics,
+        warnings: RateLimitedLog,
         ids: IdGenerator,
         prices: PriceBook,
         mock: MockProvider,
@@ -101,6 +116,7 @@ class ProxyHandler:
         self._lifecycle = lifecycle
         self._sink = sink
         self._metrics = metrics
+        self._warnings = warnings
         self._ids = ids
         self._prices = prices
         self._mock = mock
@@ -139,12 +155,12 @@ class ProxyHandler:
 
     async def _serve(self, request: web.Request, ex: _Exchange) -> web.StreamResponse:
         record = ex.record
-        target = request.raw_path
+        # Only the target's path and query are used: never its scheme or host, nor Host.
+        path, query = split_path(request.raw_path)
         if self._multi_tenant:
-            record.tenant, target = split_user_path(target)
+            record.tenant, path = split_user_path(path)
         if request.method not in PROXIED_METHODS:
             raise MethodNotAllowedError(f"{request.method} is not allowed on /v1 paths.")
-        path, query = split_path(target)
         record.endpoint = path
         self._auth.authenticate(request.headers, record.tenant)
         config = self._tenants.cached(record.tenant)
@@ -155,14 +171,23 @@ class ProxyHandler:
             local = models_response(config, path)
             local.headers["x-request-id"] = record.request_id
             return local
+        encoding = request.headers.get("Content-Encoding")
+        if encoding:
+            check_content_encoding(encoding)
         try:
-            raw = await request.read()  # bounded by the app's client_max_size
+            raw = await request.read()  # decoded; bounded by the app's client_max_size
         except web.HTTPRequestEntityTooLarge:
             raise RequestTooLargeError(
                 f"The request body exceeds {self._max_body} bytes."
             ) from None
         except ConnectionError:
             raise ClientGoneError("The client disconnected while sending the body.") from None
+        except web.RequestPayloadError as e:  # its message may quote the body: never repeated
+            if isinstance(e.__cause__, ContentEncodingError):
+                raise InvalidEncodingError(
+                    f"The request body is not valid {encoding} data.", param="Content-Encoding"
+                ) from None
+            raise MalformedRequestError("The request body is malformed.") from None
         body = inspect_body(raw, request.headers.get("Content-Type", "").lower())
         model = body.model
         record.model = model
@@ -193,12 +218,12 @@ class ProxyHandler:
                 allow_redirects=False,
             )
         except TRANSPORT_ERRORS as e:
-            raise transport_error(e, url, started=False) from None
+            raise transport_error(e, url, started=False, warnings=self._warnings) from None
         done = False
         try:
-            if upstream.content_type == "text/event-stream":
+            if upstream.status < 300 and upstream.content_type == "text/event-stream":
                 response = await self._relay_stream(
-                    request, ex, upstream, start_wall, start, add_usage
+                    request, ex, upstream, start_wall, start, add_usage, len(body.raw)
                 )
             else:
                 response = await self._relay_body(request, ex, route, upstream, start_wall, start)
@@ -219,21 +244,25 @@ class ProxyHandler:
         start_wall: float,
         start: float,
     ) -> web.Response:
+        status = upstream.status
         try:
-            data = await upstream.read()
+            if 200 <= status < 300:
+                data = await upstream.read()
+            else:  # an error answer, whatever its content type: bounded, key masked
+                key = route.api_key or request.headers.get("X-Provider-API-Key")
+                data, whole = await read_error_body(upstream.content, key)
+                if not whole:
+                    upstream.close()  # the rest of the body is not read: drop the connection
         except TRANSPORT_ERRORS as e:
-            raise transport_error(e, upstream.url, started=True) from None
+            raise transport_error(e, upstream.url, started=True, warnings=self._warnings) from None
         stop_wall = time.time()
         ex.upstream_s = perf_counter() - start
-        status = upstream.status
         ex.record.status = status
         if "json" in upstream.content_type:
             usage = usage_from_body(data)
             if usage is not None:
                 record = ex.record
                 record.input_tokens, record.output_tokens, record.cached_tokens = usage
-        if status >= 400:
-            data = redact(data, route.api_key or request.headers.get("X-Provider-API-Key"))
         response = web.Response(body=data, status=status)
         copy_response_headers(upstream.headers, response.headers)
         self._stamp(response, ex, start_wall, stop_wall)
@@ -247,13 +276,16 @@ class ProxyHandler:
         start_wall: float,
         start: float,
         drop_usage_chunk: bool,
+        prompt_bytes: int,
     ) -> web.StreamResponse:
         stop_wall = time.time()  # streaming: "stop" is when the upstream's headers arrived
         ex.record.status = upstream.status
         response = _CoalescingStreamResponse(status=upstream.status)
         copy_response_headers(upstream.headers, response.headers)
         self._stamp(response, ex, start_wall, stop_wall)
-        tracker = SSETracker(drop_usage_chunk=drop_usage_chunk)
+        tracker = SSETracker(
+            drop_usage_chunk=drop_usage_chunk, text=text_fields(ex.record.endpoint)
+        )
         failure: ProxyError | None = None
         content = upstream.content
         last = b""  # what goes out with the end of the response, in its write
@@ -269,13 +301,15 @@ class ProxyHandler:
                 await response.write(out)  # even b"": the headers must not wait for a line end
             last += tracker.finish()
         except TRANSPORT_ERRORS as e:
-            failure = transport_error(e, upstream.url, started=True)
+            failure = transport_error(e, upstream.url, started=True, warnings=self._warnings)
         except ConnectionError:
             raise ClientGoneError("The client disconnected mid-stream.") from None
-        finally:
+        finally:  # also when cancelled: a client that left is billed for what it got
             ex.upstream_s = perf_counter() - start
-            if tracker.usage.is_known:
-                _take_usage(ex.record, tracker.usage)
+            usage = tracker.usage
+            if settle_stream(usage, tracker.text_chars, prompt_bytes):
+                ex.record.usage_estimated = True
+            _take_usage(ex.record, usage)
         if failure is not None:
             ex.record.error = failure.code
             self._metrics.upstream_error(getattr(failure, "kind", "other"))

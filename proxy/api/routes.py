@@ -1,28 +1,55 @@
 """The route table. Unknown paths get a JSON 404; no middleware runs on any route.
 
+Every handler validates the request target first (`api.paths`): the /v1 handler on
+its own hot path, the others through `_checked_target`, so an absolute-form target
+or a traversal is a 400 `invalid_path` on every path, known or not.
+
+Tails match any character, CR and LF included (`.` would not): every path reaches
+a handler, and so the path checks of `api.paths`, instead of aiohttp's plain 404.
+
 The admin API is a sub-app the wiring layer mounts (proxy.app), not a route here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from proxy import keys
 from proxy.api import health
+from proxy.api.connection import expect_continue
 from proxy.api.cors import CORSPolicy
-from proxy.api.errors import not_found
+from proxy.api.errors import error_response, not_found
+from proxy.api.paths import split_path
+from proxy.errors import InvalidPathError
 from proxy.settings import Settings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_TAIL = r"{tail:[\s\S]*}"
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
     return await request.app[keys.PROXY](request)
 
 
+def _checked_target(handler: Handler) -> Handler:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        try:
+            split_path(request.raw_path)
+        except InvalidPathError as e:
+            ids = request.app[keys.IDS]
+            return error_response(e, ids.request_id(request.headers.get("X-Request-ID")))
+        return await handler(request)
+
+    return checked
+
+
 def setup(app: web.Application, settings: Settings) -> None:
     router = app.router
-    router.add_get("/healthz", health.healthz)
-    router.add_get("/readyz", health.readyz)
-    router.add_get("/metrics", health.metrics)
+    router.add_get("/healthz", _checked_target(health.healthz), expect_handler=expect_continue)
+    router.add_get("/readyz", _checked_target(health.readyz), expect_handler=expect_continue)
+    router.add_get("/metrics", _checked_target(health.metrics), expect_handler=expect_continue)
     cors = (
         CORSPolicy(settings.server.cors_allowed_origins)
         if settings.server.cors_allowed_origins
@@ -31,8 +58,8 @@ def setup(app: web.Application, settings: Settings) -> None:
     if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)
     # Preflights go first on each resource, so they never reach routing or config.
-    proxied = "/users/{tail:.*}" if settings.is_multi_tenant else "/v1/{tail:.*}"
-    for path, handler in ((proxied, proxy), ("/{tail:.*}", not_found)):
+    proxied = ("/users/" if settings.is_multi_tenant else "/v1/") + _TAIL
+    for path, handler in ((proxied, proxy), ("/" + _TAIL, not_found)):
         if cors is not None:
-            router.add_route("OPTIONS", path, cors.preflight)
-        router.add_route("*", path, handler)  # proxy answers 405 itself
+            router.add_route("OPTIONS", path, _checked_target(cors.preflight))
+        router.add_route("*", path, handler, expect_handler=expect_continue)  # 405: proxy's

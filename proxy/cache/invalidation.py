@@ -2,7 +2,7 @@
 
 A message names a user whose L1 entry must go. The connection is checked with a
 PING whenever it is quiet; a lost subscription is reported (the resolver then
-flushes L1 and keeps entries only briefly) and re-established with backoff.
+refreshes L1 entries after CONFIG_DEGRADED_TTL) and re-established with backoff.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `Settings.from_env()` is the only reader of `os.environ` in the package (the CLI may
 set variables before it runs). A `Settings` is the deployment mode plus one frozen
 section per concern (proxy.settings.sections): `server`, `upstream`, `redis`,
-`tenancy`, `auth`, `telemetry`. Components take the section they need. Every value
+`tenancy`, `auth`, `telemetry`, `store`. Components take the section they need. Every value
 is cast and checked as it is read (proxy.settings.reader), so a bad variable stops
 the start with one line naming it.
 """
@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from proxy.redaction import display_url
 from proxy.settings.mode import MULTI_TENANT, STATIC, detect_mode
 from proxy.settings.reader import EnvReader, SettingsError
 from proxy.settings.sections import (
@@ -21,6 +22,7 @@ from proxy.settings.sections import (
     AuthSettings,
     RedisSettings,
     ServerSettings,
+    StoreSettings,
     TelemetrySettings,
     TenancySettings,
     UpstreamSettings,
@@ -35,6 +37,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SettingsError",
+    "StoreSettings",
     "TelemetrySettings",
     "TenancySettings",
     "UpstreamSettings",
@@ -50,6 +53,7 @@ class Settings:
     tenancy: TenancySettings = field(default_factory=TenancySettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,9 +66,19 @@ class Settings:
             tenancy=TenancySettings.read(r),
             auth=AuthSettings.read(r),
             telemetry=TelemetrySettings.read(r),
+            store=StoreSettings.read(r),
         )
         _check_multi_tenant(settings)
         return settings
+
+    @classmethod
+    def for_store_commands(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """What `db migrate` and `keys rotate` need (DATABASE_URL, STORE_TIMEOUT, the
+        key ring), without the serving mode's checks."""
+        r = EnvReader(os.environ if environ is None else environ)
+        if r.raw("DATABASE_URL") is None:
+            raise SettingsError("DATABASE_URL is not set (sqlite:///file.db or mysql://...)")
+        return cls(store=StoreSettings.read(r), tenancy=TenancySettings.read_keys(r))
 
     @property
     def is_multi_tenant(self) -> bool:
@@ -72,6 +86,13 @@ class Settings:
 
 
 def _check_multi_tenant(s: Settings) -> None:
+    api_url = s.tenancy.config_api_url
+    if s.tenancy.config_api_key and api_url and _has_credentials(api_url):
+        raise SettingsError(
+            "CONFIG_API_URL holds credentials (user:pass@, sent as HTTP Basic auth) and "
+            "CONFIG_API_KEY is set (sent as Bearer): only one Authorization can be sent; "
+            "use one of them"
+        )
     if not s.is_multi_tenant:
         return
     if s.auth.mode != "none" and not (s.auth.jwt_secret or s.auth.jwt_public_key):
@@ -79,3 +100,7 @@ def _check_multi_tenant(s: Settings) -> None:
             "multi-tenant mode needs client authentication: set AUTH_JWT_SECRET (HS256) or "
             "AUTH_JWT_PUBLIC_KEY (RS256/ES256/EdDSA), or AUTH_MODE=none behind a trusted network"
         )
+
+
+def _has_credentials(url: str) -> bool:
+    return display_url(url) != url

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from proxy.streaming.text import ANY_TEXT, count_chars
 from proxy.streaming.usage import Usage, counts_after
 
 _USAGE_KEY = b'"usage"'
@@ -21,14 +22,36 @@ _COMPACT_NO_CHOICES = b'"choices":[]'
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')  # any JSON encoder
 _NO_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 _MAX_PENDING = 1 << 20  # a "line" longer than this is not SSE: release it as is
+_COUNT_EVERY = 64  # text strings are counted in batches: one count, not one per chunk
 
 
 class SSETracker:
-    __slots__ = ("usage", "relayed_bytes", "_pending", "_drop", "_skip_blank", "_compact")
+    """`usage`: what the upstream stated; `text_chars`: characters of generated text
+    relayed since its last statement (all of them when it stated none), for a stream
+    that ends without usage (streaming.usage.settle_stream)."""
 
-    def __init__(self, *, drop_usage_chunk: bool = False) -> None:
+    __slots__ = (
+        "usage",
+        "relayed_bytes",
+        "_text_chars",
+        "_found",
+        "_text",
+        "_text_from",
+        "_pending",
+        "_drop",
+        "_skip_blank",
+        "_compact",
+    )
+
+    def __init__(
+        self, *, drop_usage_chunk: bool = False, text: re.Pattern[bytes] = ANY_TEXT
+    ) -> None:
         self.usage = Usage()
         self.relayed_bytes = 0
+        self._text_chars = 0  # counted so far; `_found` holds text not yet counted
+        self._found: list[bytes] = []
+        self._text = text  # the endpoint's text fields (streaming.text)
+        self._text_from = 0  # where text starts counting in the block being fed
         self._pending = b""
         self._drop = drop_usage_chunk
         self._skip_blank = False  # the blank line ending a dropped event is next
@@ -55,6 +78,12 @@ class SSETracker:
             _COMPACT_USAGE in complete if self._compact else _USAGE_KEY in complete
         ):
             complete = self._scan(complete)
+        found = self._text.findall(complete, self._text_from)
+        if found:
+            self._found += found
+            if len(self._found) >= _COUNT_EVERY:
+                self._count_found()
+        self._text_from = 0
         out = complete if self._drop else chunk
         self.relayed_bytes += len(out)
         return out
@@ -64,10 +93,24 @@ class SSETracker:
         rest, self._pending = self._pending, b""
         if rest and _USAGE_KEY in rest:
             rest = self._scan(rest)
+        if rest:
+            self._found += self._text.findall(rest, self._text_from)
+        self._text_from = 0
         if not self._drop:
             return b""
         self.relayed_bytes += len(rest)
         return rest
+
+    @property
+    def text_chars(self) -> int:
+        """Characters of generated text relayed since the upstream last stated usage."""
+        if self._found:
+            self._count_found()
+        return self._text_chars
+
+    def _count_found(self) -> None:
+        self._text_chars += count_chars(self._found)
+        self._found.clear()
 
     def _scan(self, block: bytes) -> bytes:
         """Collect usage from `block` (complete lines); return it minus a dropped event.
@@ -109,6 +152,8 @@ class SSETracker:
             line = out[start:end]
             if line.startswith(b"data:"):
                 self.usage.merge(counts_after(line, at - start))
+                self._text_chars = 0  # the statement covers the text so far
+                self._found.clear()
                 if self._drop and (
                     _COMPACT_NO_CHOICES in line if compact else _NO_CHOICES.search(line)
                 ):
@@ -121,4 +166,5 @@ class SSETracker:
                         self._skip_blank = True  # the blank line comes with the next chunk
                     out = out[:start] + out[end:]
                     end = start
+                self._text_from = end
             pos = end

@@ -112,3 +112,22 @@ def usage_from_body(body: bytes) -> tuple[int | None, int | None, int | None] | 
         return None
     counts = dict(_COUNT.findall(body, at))
     return normalise(counts) if counts else None
+
+
+def settle_stream(usage: Usage, text_chars: int, prompt_bytes: int) -> bool:
+    """Complete a finished stream's usage from what was relayed; True if estimated.
+
+    SPEC 8.1: what the upstream did not state is estimated: prompt tokens = the
+    client's body bytes / 4, output tokens = the generated text's characters / 4,
+    both rounded up. A stated count is kept, and text relayed after the last statement
+    (a stream cut after Anthropic's `message_start`, which states output 1) is added
+    to the stated output, so a cut stream is never billed below what it relayed.
+    """
+    estimated = False
+    if usage.input_tokens is None:
+        usage.input_tokens = -(-prompt_bytes // 4)
+        estimated = True
+    if usage.output_tokens is None or text_chars:
+        usage.output_tokens = (usage.output_tokens or 0) + -(-text_chars // 4)
+        estimated = True
+    return estimated

@@ -46,6 +46,7 @@ def request_event(record: UsageRecord, mode: str) -> bytes:
         "cached_tokens": record.cached_tokens,
         "cost_usd": record.cost_usd,
         "stream": record.stream,
+        "usage_estimated": record.usage_estimated,
     }
     if record.tenant is not None:
         doc["user_id"] = record.tenant

@@ -118,7 +118,7 @@ class Metrics:
         )
         self._p_config_lookups = Counter(
             "tenant_proxy_config_lookups",
-            "Tenant config lookups by result (l1_hit, l2_hit, miss, error).",
+            "Tenant config lookups by result (l1_hit, l2_hit, miss, stale, error).",
             ["result"],
             registry=reg,
         )

@@ -21,15 +21,29 @@ class Authenticator(Protocol):
 
 
 def presented_token(headers: Mapping[str, str]) -> str | None:
+    """The client's token, as text; a token that is not valid UTF-8 is refused (401).
+
+    aiohttp decodes header bytes that are not UTF-8 to lone surrogates, which no
+    key or JWT can contain and which nothing downstream can encode.
+    """
     authorization = headers.get("Authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
+            return _text(token.strip())
     api_key = headers.get("x-api-key")
     if api_key and api_key.strip():
-        return api_key.strip()
+        return _text(api_key.strip())
     return None
+
+
+def _text(token: str) -> str:
+    if not token.isascii():
+        try:
+            token.encode()
+        except UnicodeEncodeError:
+            raise InvalidTokenError("Invalid credentials: not valid UTF-8.") from None
+    return token
 
 
 def parse_key_digest(key: str) -> bytes:

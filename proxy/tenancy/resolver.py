@@ -1,15 +1,38 @@
 """Multi-tenant config resolution: L1 (this worker) -> L2 (Redis) -> the Config API.
 
-`cached()` is the hot path's sync L1 lookup. On a miss, `config_for()` joins or
-starts one load per user (single-flight): the load runs as its own tracked task,
-so a caller that goes away does not cancel it for the others.
+`cached()` is the hot path's sync L1 lookup of a fresh entry. Otherwise `config_for()`
+joins or starts one load per user (single-flight): the load runs as its own tracked
+task, so a caller that goes away does not cancel it for the others.
 
 Invalidation wins over loads in flight: a local counter per user makes a load that
 started before an invalidation skip L1, and L2 writes are compare-and-set against
-the version read before fetching (see cache.configs). While this worker has no
-live invalidation subscription, L1 keeps entries only briefly, and it is flushed
-whenever the subscription is lost or regained. Not-found and invalid configs are
-remembered in L1 for CONFIG_NEGATIVE_TTL, so a new tenant becomes usable quickly.
+the version read before fetching (see cache.configs). An invalidation removes the
+L1 entry outright. Not-found and invalid configs are remembered in L1 for
+CONFIG_NEGATIVE_TTL, so a new tenant becomes usable quickly.
+
+Freshness and stale-if-error (SPEC 4, degraded mode; RFC 5861):
+
+- An entry is fresh for CONFIG_L1_TTL while this worker is subscribed to
+  invalidations, and for at most CONFIG_DEGRADED_TTL (its age, by the injected
+  clock, since it was loaded) while it is not (Redis down, or not yet subscribed).
+- A request that finds its entry due waits on the single-flight refresh (L2, then
+  the Config API): "refreshed before use". The refresh answering 404 or an invalid
+  config replaces the entry with that refusal: a gone or broken tenant stops being
+  served at once.
+- A refresh that finds the source unavailable serves the kept entry instead, fresh
+  again for the same interval (so a dead API costs one call per tenant per interval,
+  not one per request), for up to CONFIG_STALE_IF_ERROR after the first failed
+  refresh; after that the entry is dropped and the request gets the 503. A
+  successful refresh ends the episode. Cold tenants (nothing kept) get the 503.
+- With Redis healthy the same rule holds at CONFIG_L1_TTL: a warm tenant past it is
+  normally served from L2; only if L2 has lost the document too (its TTL, a Redis
+  restart) and the API is unavailable does the kept entry serve stale. A kept entry
+  was never invalidated (invalidation removes it), so it is what a subscribed
+  worker would hold anyway.
+- Losing or regaining the subscription keeps L1 but makes every entry due:
+  invalidations may have been missed around either change. On loss that is one
+  refresh per active tenant (the degraded rate); on recovery the refresh reads L2
+  first, so a recovery costs Redis reads, not a Config API stampede.
 """
 
 from __future__ import annotations
@@ -29,9 +52,9 @@ from proxy.redis_gate import RedisUnavailable
 from proxy.tasks import TaskSet
 from proxy.tenancy.config import ConfigError, TenantConfig, parse_tenant_config
 from proxy.tenancy.config_api import ConfigAPIClient, ConfigDocumentError
+from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.tenancy")
-DEGRADED_L1_TTL_S = 1.0
 
 
 class ConfigEvents(Protocol):
@@ -45,7 +68,7 @@ class ConfigLookups(Protocol):
     """Counts lookups by result (the app's metrics)."""
 
     def config_lookup(self, result: str) -> None:
-        """One lookup: "l1_hit", "l2_hit", "miss" or "error"; must not block."""
+        """One lookup: "l1_hit", "l2_hit", "miss", "error" or "stale"; must not block."""
 
 
 class _Refusal:
@@ -71,6 +94,8 @@ class TenantResolver:
         l1_size: int,
         l1_ttl: float,
         negative_ttl: float,
+        degraded_ttl: float,
+        stale_if_error: float,
         events: ConfigEvents | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -82,6 +107,9 @@ class TenantResolver:
         self._l1: TTLCache[TenantConfig | _Refusal] = TTLCache(l1_size, clock=clock)
         self._l1_ttl = l1_ttl
         self._negative_ttl = negative_ttl
+        self._degraded_ttl = degraded_ttl
+        self._stale_if_error = stale_if_error
+        self._stale_warning = RateLimitedLog(log)
         self._loads: dict[str, asyncio.Task[TenantConfig | ProxyError]] = {}
         self._invalidations: dict[str, int] = {}
         self.subscribed = l2 is None  # without Redis there is nothing to subscribe to
@@ -126,9 +154,13 @@ class TenantResolver:
             await self._l2.invalidate(user_id)
 
     def set_subscribed(self, subscribed: bool) -> None:
-        """Called when the invalidation subscription is lost or regained."""
+        """Called when the invalidation subscription is lost or regained.
+
+        Invalidations may have been missed around either change: every entry is
+        refreshed on its next use, and kept to serve if that refresh fails.
+        """
         self.subscribed = subscribed
-        self._l1.clear()  # invalidations may have been missed while it was down
+        self._l1.expire_all()
 
     # -- loading --------------------------------------------------------------------
 
@@ -160,6 +192,10 @@ class TenantResolver:
             doc = await self._api.fetch(user_id)
             config = parse_tenant_config(doc)
         except ProxyError as e:  # not found, or the API is unavailable
+            if e.status >= 500:
+                stale = self._serve_stale(user_id, generation, e)
+                if stale is not None:
+                    return stale
             self._metrics.config_lookup("error" if e.status >= 500 else "miss")
             self._event(CONFIG_LOAD_FAILED, user_id, error_code=e.code, status_code=e.status)
             if e.status < 500:
@@ -191,6 +227,26 @@ class TenantResolver:
     ) -> None:
         if self._invalidations.get(user_id, 0) != generation:
             return  # invalidated while loading: this result may be stale
-        if not self.subscribed:
-            ttl = min(ttl, DEGRADED_L1_TTL_S)
-        self._l1.set(user_id, entry, ttl)
+        self._l1.set(user_id, entry, self._fresh_for(ttl))
+
+    def _fresh_for(self, ttl: float) -> float:
+        return ttl if self.subscribed else min(ttl, self._degraded_ttl)
+
+    def _serve_stale(self, user_id: str, generation: int, error: ProxyError) -> TenantConfig | None:
+        """The kept copy, when refreshing it found the source unavailable (stale-if-error)."""
+        if self._invalidations.get(user_id, 0) != generation:
+            return None  # invalidated while refreshing
+        fresh_for = self._fresh_for(self._l1_ttl)
+        entry = self._l1.revive(user_id, fresh_for, self._stale_if_error)
+        if not isinstance(entry, TenantConfig):
+            if entry is not None:
+                self._l1.pop(user_id)  # a remembered refusal is not served past its TTL
+            return None
+        self._metrics.config_lookup("stale")
+        self._event(
+            CONFIG_LOAD_FAILED, user_id, error_code=error.code, status_code=error.status, stale=True
+        )
+        self._stale_warning.warning(
+            "stale", "serving stale config", user_id=user_id, error_code=error.code
+        )
+        return entry

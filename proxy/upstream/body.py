@@ -3,6 +3,12 @@
 The body is forwarded as the bytes received unless the model name must be
 rewritten or `stream_options.include_usage` added; the second is spliced into
 the bytes when the client sent no `stream_options` at all.
+
+Request `Content-Encoding`: aiohttp's request parser decodes `gzip` and `deflate`
+bodies itself as they arrive, in bounded steps under flow control, so the app's
+`client_max_size` bounds the decoded size (413) and a compression bomb stops there.
+The proxy only refuses what the parser does not decode (another encoding, or a
+list of them) and forwards the decoded bytes without the header.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import InvalidJSONError, InvalidRequestError
+from proxy.errors import InvalidEncodingError, InvalidJSONError, InvalidRequestError
 from proxy.tenancy.config import Route
 
 _MULTIPART_MODEL = re.compile(
@@ -21,6 +27,21 @@ _MULTIPART_MODEL = re.compile(
     re.IGNORECASE,
 )
 _USAGE_OPTION = b'"stream_options":{"include_usage":true},'
+
+
+# What aiohttp's request parser decodes (it lower-cases the value; `br` and `zstd` too
+# when their libraries are installed, which SPEC does not offer); `identity` is no
+# encoding at all.
+_ACCEPTED_ENCODINGS = frozenset({"gzip", "deflate", "identity"})
+
+
+def check_content_encoding(value: str) -> None:
+    """Refuse a request body in an encoding the proxy does not decode."""
+    if value.lower() not in _ACCEPTED_ENCODINGS:
+        raise InvalidEncodingError(
+            "Unsupported Content-Encoding: request bodies may be gzip or deflate.",
+            param="Content-Encoding",
+        )
 
 
 @dataclass(slots=True)

@@ -6,15 +6,12 @@ Transport failures become typed errors whose messages name no host or address;
 
 from __future__ import annotations
 
-import logging
-
 import aiohttp
 from yarl import URL
 
 from proxy.errors import ProxyError, UpstreamTimeoutError, UpstreamUnreachableError
+from proxy.throttled_log import RateLimitedLog
 from proxy.upstream.guard import ForbiddenDestination
-
-log = logging.getLogger("proxy.upstream")
 
 
 class UpstreamTimeout(UpstreamTimeoutError):
@@ -77,8 +74,13 @@ class UpstreamURLs:
 TRANSPORT_ERRORS = (TimeoutError, aiohttp.ClientError)
 
 
-def transport_error(exc: BaseException, url: URL, *, started: bool) -> ProxyError:
+def transport_error(
+    exc: BaseException, url: URL, *, started: bool, warnings: RateLimitedLog
+) -> ProxyError:
     """The typed error for a transport failure; `started`: the answer had begun.
+
+    A refused connection is logged through `warnings` (the app's, rate-limited per
+    upstream host), so an outage makes a line per host every 10 s, not one per request.
 
     Drops `exc`'s traceback: aiohttp's connection errors can sit in reference cycles
     with their own frames, and through the traceback the cycle would keep the
@@ -91,8 +93,11 @@ def transport_error(exc: BaseException, url: URL, *, started: bool) -> ProxyErro
             return UpstreamTimeout("The upstream stopped sending within the route's timeout.")
         return UpstreamTimeout("The upstream did not answer within the route's timeout.")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        log.warning(
-            "upstream connect failed", extra={"host": url.host, "error": type(exc).__name__}
+        warnings.warning(
+            f"connect:{url.host}",
+            "upstream connect failed",
+            host=url.host,
+            error=type(exc).__name__,
         )
         return UpstreamConnectError("The upstream could not be reached.")
     if isinstance(exc, aiohttp.ClientResponseError):

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from proxy.errors import UpstreamForbiddenError
+from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.upstream")
 
@@ -50,9 +51,13 @@ class DestinationPolicy:
         strict: bool,
         allow_private: bool = False,
         allowed_hosts: frozenset[str] = frozenset(),
+        warnings: RateLimitedLog | None = None,
     ) -> None:
+        """`warnings`: the app's rate-limited upstream warnings (one line per host per
+        interval); a policy of its own when not given."""
         self._strict = strict and not allow_private
         self._allowed_hosts = allowed_hosts
+        self._warnings = warnings if warnings is not None else RateLimitedLog(log)
 
     def check_host(self, host: str) -> None:
         """Refuse numeric IPv4 spellings that are not the canonical dotted quad."""
@@ -80,8 +85,8 @@ class DestinationPolicy:
                 self._refuse(host, address, "non-public address")
 
     def _refuse(self, host: str, address: str, why: str) -> None:
-        log.warning(
-            "upstream destination refused", extra={"host": host, "address": address, "why": why}
+        self._warnings.warning(
+            f"refused:{host}", "upstream destination refused", host=host, address=address, why=why
         )
         raise ForbiddenDestination()
 

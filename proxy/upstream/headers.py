@@ -29,10 +29,13 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Client headers that never reach an upstream: credentials, cookies, framing the
-# client session owns, and where the client is on the network.
+# client session owns (the body goes up decoded: no `Content-Encoding`), where the
+# client is on the network, and the headers proxies use to rewrite a request's
+# host or path (with `X-Forwarded-*` and `Sec-*`: prefixes, in `_request_verdict`).
 _REQUEST_DROP = HOP_BY_HOP | {
     "host",
     "content-length",
+    "content-encoding",
     "expect",
     "accept-encoding",
     "authorization",
@@ -43,11 +46,13 @@ _REQUEST_DROP = HOP_BY_HOP | {
     "origin",
     "referer",
     "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
     "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-host",
+    "x-host",
 }
+_REQUEST_DROP_PREFIXES = ("sec-", "x-forwarded-")
 # Upstream response headers the client never sees; the proxy sets its own
 # request id and timing headers, so an upstream's (another proxy's) are dropped.
 _RESPONSE_DROP = HOP_BY_HOP | {
@@ -73,7 +78,7 @@ _DROP, _KEEP, _VERSION = 0, 1, 2
 @lru_cache(maxsize=2048)
 def _request_verdict(name: str) -> int:
     lname = name.lower()
-    if lname in _REQUEST_DROP or lname.startswith("sec-"):
+    if lname in _REQUEST_DROP or lname.startswith(_REQUEST_DROP_PREFIXES):
         return _DROP
     return _VERSION if lname == "anthropic-version" else _KEEP
 

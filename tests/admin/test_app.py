@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
+
 from tests.conftest import bearer
 
 
@@ -35,3 +39,18 @@ async def test_without_an_admin_key_the_admin_api_does_not_exist(make_mt_proxy):
         "/admin/cache/users/u1", headers={"Authorization": "Bearer admin-key-for-tests"}
     )
     assert resp.status == 404
+
+
+async def test_an_admin_key_that_is_not_utf8_is_a_401(make_mt_proxy):
+    client = await make_mt_proxy()
+    host, port = str(client.make_url("")).removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"DELETE /admin/cache/users/bob HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Bearer admin-key-for-tests\xff\r\n\r\n"
+    )
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert orjson.loads(body)["error"]["type"] == "authentication_error"

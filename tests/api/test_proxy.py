@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
 import orjson
+import pytest
 from aiohttp import web
 
+from proxy.upstream.error_body import MAX_ERROR_BODY
 from tests.conftest import openai_route
 from tests.helpers import CHAT_COMPLETION
 
@@ -223,6 +226,68 @@ async def test_upstream_errors_pass_through_with_the_route_key_masked(make_proxy
     text = await resp.text()
     assert "sk-route-key-0001" not in text
     assert "sk-...0001" in text
+
+
+async def _error_in_pieces(request: web.Request, status: int, content_type: str, key: str):
+    """An error answer that echoes `key`, the key split across two writes."""
+    body = f'data: {{"error": {{"message": "Incorrect API key provided: Bearer {key}"}}}}\n\n'
+    cut = body.index(key) + 6
+    resp = web.StreamResponse(status=status, headers={"Content-Type": content_type})
+    await resp.prepare(request)
+    await resp.write(body[:cut].encode())
+    await resp.write(body[cut:].encode())
+    await resp.write_eof()
+    return resp
+
+
+@pytest.mark.parametrize("content_type", ["text/event-stream", "application/json", "text/plain"])
+@pytest.mark.parametrize("key_from", ["route", "client"])
+async def test_an_upstream_error_echoing_the_key_is_masked_whatever_its_type(
+    make_proxy, upstream, sink, content_type, key_from
+):
+    async def answer(request: web.Request) -> web.StreamResponse:
+        key = request.headers["Authorization"].removeprefix("Bearer ")
+        return await _error_in_pieces(request, 401, content_type, key)
+
+    upstream.handler = answer
+    if key_from == "route":
+        route, key, headers = openai_route(upstream.url), "sk-route-key-0001", {}
+    else:
+        route = {"model_name": "gpt-4o-mini", "provider": "openai", "api_base": upstream.url}
+        key = "sk-client-provider-key-9876"
+        headers = {"X-Provider-API-Key": key}
+    client = await make_proxy({"models": [route]})
+    resp = await client.post(CHAT, json={"model": "gpt-4o-mini", "stream": True}, headers=headers)
+    assert resp.status == 401
+    text = await resp.text()
+    assert key not in text and key[:9] not in text
+    assert f"Bearer {key[:3]}...{key[-4:]}" in text
+    assert resp.headers.get("Transfer-Encoding") is None  # a whole answer, not a stream
+    (record,) = await sink.wait_for(1)
+    assert record.status == 401
+
+
+async def test_an_error_body_that_never_ends_is_cut_not_buffered(make_proxy, upstream):
+    release = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(status=500, headers={"Content-Type": "text/html"})
+        await resp.prepare(request)
+        for _ in range(16):
+            await resp.write(b"x" * 65536)
+        await release.wait()  # and never ends
+        return resp
+
+    upstream.handler = answer
+    client = await make_proxy({"models": [openai_route(upstream.url, timeout_s=30)]})
+    try:
+        async with asyncio.timeout(5):  # not the route's 30 s timeout
+            resp = await client.post(CHAT, json={"model": "gpt-4o-mini"})
+            body = await resp.read()
+    finally:
+        release.set()
+    assert resp.status == 500
+    assert body == b"x" * MAX_ERROR_BODY
 
 
 async def test_non_json_paths_and_methods_are_forwarded(make_proxy, upstream):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from aiohttp import web
 from proxy import keys
 from proxy.app import create_app
 from proxy.settings import Settings
+from proxy.throttled_log import RateLimitedLog
 from tests.conftest import openai_route
 from tests.helpers import free_port, raw_request
 
@@ -53,6 +55,37 @@ async def test_an_unreachable_upstream_is_a_502_that_names_no_address(make_proxy
     error = _error_shape(await resp.json())
     assert error["code"] == "upstream_unreachable"
     assert "127.0.0.1" not in error["message"] and str(port) not in error["message"]
+
+
+async def test_an_upstream_outage_logs_one_line_per_host_and_interval(
+    aiohttp_client, write_config, sink, caplog
+):
+    """2,471 lines in a 12 s outage was the bug: now one per host, then the count."""
+    caplog.set_level(logging.WARNING, logger="proxy.upstream")
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens here
+    also_down = f"http://localhost:{free_port()}"
+    doc = {"models": [openai_route(down), openai_route(also_down, model="b")]}
+    environ = {"PROXY_CONFIG": write_config(doc), "PROXY_REQUEST_LOG": "0"}
+    app = await create_app(Settings.from_env(environ), sinks=[sink])
+    now = [1000.0]
+    app[keys.UPSTREAM_WARNINGS] = RateLimitedLog(
+        logging.getLogger("proxy.upstream"), clock=lambda: now[0]
+    )
+    client = await aiohttp_client(app)
+
+    def lines() -> list[tuple[str, int]]:
+        return [
+            (r.host, r.suppressed)  # type: ignore[attr-defined]
+            for r in caplog.records
+            if r.getMessage() == "upstream connect failed"
+        ]
+
+    for model in ["gpt-4o-mini"] * 25 + ["b"] * 5:
+        assert (await client.post(CHAT, json={"model": model})).status == 502
+    assert lines() == [("127.0.0.1", 0), ("localhost", 0)]
+    now[0] += 10.0
+    assert (await client.post(CHAT, json={"model": "gpt-4o-mini"})).status == 502
+    assert lines()[2:] == [("127.0.0.1", 24)]
 
 
 async def test_an_upstream_that_resets_the_connection_is_a_502(make_proxy):

@@ -320,3 +320,109 @@ async def test_a_non_streaming_request_is_cancelled_upstream_when_the_client_lea
         await asyncio.wait_for(upstream_saw_eof.wait(), 1.0)
     (record,) = await sink.wait_for(1)
     assert record.status == 499
+
+
+STREAM_BODY = b'{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+
+
+def _assert_estimated(record, *, output_tokens: int) -> None:
+    """SPEC 8.1: prompt = request bytes / 4, output = relayed text characters / 4."""
+    assert record.usage_estimated is True
+    assert record.input_tokens == -(-len(STREAM_BODY) // 4)
+    assert record.output_tokens == output_tokens
+    assert record.cost_usd is not None and record.cost_usd > 0  # priced as usual
+
+
+async def _post_stream(client: TestClient) -> ClientResponse:
+    return await client.post(CHAT, data=STREAM_BODY, headers={"Content-Type": "application/json"})
+
+
+async def test_a_stream_cut_by_the_upstream_is_billed_from_what_was_relayed(make_proxy, sink):
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD + _chunk(sse(CHUNK1)) + _chunk(sse(CHUNK2)))
+        await writer.drain()
+        writer.transport.abort()  # reset before the usage chunk
+
+    async with raw_upstream(script) as url:
+        client = await make_proxy({"models": [openai_route(url)]})
+        resp = await _post_stream(client)
+        await resp.read()
+    (record,) = await sink.wait_for(1)
+    _assert_estimated(record, output_tokens=2)  # "Hel" + "lo": 5 characters
+
+
+async def test_a_stream_stalled_past_the_timeout_is_billed_from_what_was_relayed(
+    make_proxy, upstream, sink
+):
+    release = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(sse(CHUNK1))
+        await release.wait()
+        return resp
+
+    upstream.handler = answer
+    client = await make_proxy({"models": [openai_route(upstream.url, timeout_s=0.3)]})
+    try:
+        await (await _post_stream(client)).read()
+    finally:
+        release.set()
+    (record,) = await sink.wait_for(1)
+    assert record.error == "upstream_timeout"
+    _assert_estimated(record, output_tokens=1)  # "Hel"
+
+
+async def test_a_client_that_leaves_mid_stream_is_billed_from_what_was_relayed(make_proxy, sink):
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD + _chunk(sse(CHUNK1, CHUNK2)))
+        await writer.drain()
+        await reader.read()  # until the proxy closes its side
+
+    async with raw_upstream(script) as url:
+        client = await make_proxy({"models": [openai_route(url)]})
+        resp = await _post_stream(client)
+        assert await resp.content.readuntil(b"\n\n") == sse(CHUNK1)
+        resp.close()
+        (record,) = await sink.wait_for(1)
+    assert record.status == 499
+    _assert_estimated(record, output_tokens=2)
+
+
+async def test_usage_the_upstream_sent_is_never_replaced_by_an_estimate(make_proxy, upstream, sink):
+    upstream.handler = lambda request: _stream(
+        request, sse(CHUNK1, CHUNK2, USAGE), b"data: [DONE]\n\n"
+    )
+    client = await make_proxy({"models": [openai_route(upstream.url)]})
+    await (await _post_stream(client)).read()
+    (record,) = await sink.wait_for(1)
+    assert (record.input_tokens, record.output_tokens, record.usage_estimated) == (9, 2, False)
+
+
+async def test_an_anthropic_stream_cut_after_message_start_adds_the_text_it_relayed(
+    make_proxy, sink
+):
+    events = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","usage":'
+        b'{"input_tokens":20,"output_tokens":1}}}\n\n'
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"Hello there"}}\n\n'
+    )
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD + _chunk(events))
+        await writer.drain()
+        writer.transport.abort()
+
+    async with raw_upstream(script) as url:
+        route = {"model_name": "claude", "provider": "anthropic", "api_base": url, "api_key": "k"}
+        client = await make_proxy({"models": [route]})
+        body = b'{"model":"claude","max_tokens":10,"stream":true,"messages":[]}'
+        resp = await client.post(
+            "/v1/messages", data=body, headers={"Content-Type": "application/json"}
+        )
+        await resp.read()
+    (record,) = await sink.wait_for(1)
+    # The stated input stays; the stated output (1) plus ceil(11 / 4) for the text after it.
+    assert (record.input_tokens, record.output_tokens, record.usage_estimated) == (20, 4, True)

@@ -12,6 +12,7 @@ from proxy.settings.sections import (
     AuthSettings,
     RedisSettings,
     ServerSettings,
+    StoreSettings,
     TelemetrySettings,
     TenancySettings,
     UpstreamSettings,
@@ -19,11 +20,13 @@ from proxy.settings.sections import (
 
 SECTIONS = [
     ServerSettings,
+    StoreSettings,
     UpstreamSettings,
     RedisSettings,
     TenancySettings,
     AuthSettings,
     TelemetrySettings,
+    StoreSettings,
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proxy.streaming.sse import SSETracker
+from proxy.streaming.text import text_fields
 
 OPENAI = (
     b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a"}}],"usage":null}\n\n'
@@ -108,3 +109,39 @@ def test_a_usage_object_holding_a_brace_in_a_string_still_counts():
     )
     out, tracker = _run(stream, [], drop=False)
     assert out == stream and tracker.usage.output_tokens == 9
+
+
+TEXT_EVENTS = (
+    b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hello"}}],"usage":null}\n\n'
+    b'data: {"id":"c","choices":[{"index":0,"delta":{"content":" wor\\u00ebld"}}],"usage":null}\n\n'
+)
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_text_relayed_is_counted_whatever_the_chunking(drop):
+    for cut in range(1, len(TEXT_EVENTS)):
+        tracker = SSETracker(drop_usage_chunk=drop, text=text_fields("/v1/chat/completions"))
+        tracker.feed(TEXT_EVENTS[:cut])
+        tracker.feed(TEXT_EVENTS[cut:])
+        assert tracker.text_chars == len("Hello worëld"), cut
+
+
+def test_a_usage_statement_covers_the_text_before_it():
+    tracker = SSETracker(text=text_fields("/v1/messages"))
+    tracker.feed(
+        b'event: message_start\ndata: {"type":"message_start","message":{"usage":'
+        b'{"input_tokens":20,"output_tokens":1}}}\n\n'
+        b'data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"abc"}}\n\n'
+    )
+    assert tracker.text_chars == 3  # after message_start's statement
+    tracker.feed(b'data: {"type":"message_delta","usage":{"output_tokens":2}}\n\n')
+    assert tracker.text_chars == 0
+    assert (tracker.usage.input_tokens, tracker.usage.output_tokens) == (20, 2)
+
+
+def test_a_long_stream_counts_all_its_text():
+    tracker = SSETracker(text=text_fields("/v1/chat/completions"))
+    event = b'data: {"choices":[{"delta":{"content":"ab"}}]}\n\n'
+    for _ in range(1000):
+        tracker.feed(event)
+    assert tracker.text_chars == 2000

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from proxy.streaming.usage import usage_from_body
+from proxy.streaming.usage import Usage, settle_stream, usage_from_body
 
 
 @pytest.mark.parametrize(
@@ -88,3 +88,21 @@ def test_a_long_embeddings_body_is_read_from_its_usage_object():
     vectors = [{"embedding": [0.125] * 3000, "index": i} for i in range(4)]
     doc = {"object": "list", "data": vectors, "usage": {"prompt_tokens": 9, "total_tokens": 9}}
     assert usage_from_body(json.dumps(doc).encode()) == (9, 0, None)
+
+
+def test_a_stream_without_usage_is_settled_from_what_was_relayed():
+    usage = Usage()
+    assert settle_stream(usage, text_chars=9, prompt_bytes=401) is True
+    assert usage == Usage(101, 3, None)  # ceil(401 / 4), ceil(9 / 4)
+
+
+def test_stated_usage_is_kept():
+    usage = Usage(12, 3, 4)
+    assert settle_stream(usage, text_chars=0, prompt_bytes=401) is False
+    assert usage == Usage(12, 3, 4)
+
+
+def test_text_after_the_last_statement_is_added_to_the_stated_output():
+    usage = Usage(25, 1, 5)  # Anthropic's message_start, then a cut
+    assert settle_stream(usage, text_chars=10, prompt_bytes=401) is True
+    assert usage == Usage(25, 4, 5)

@@ -40,6 +40,7 @@ def _assert_request_event(event, *, mode):
         "output_tokens",
         "request_id",
         "deployment_mode",
+        "usage_estimated",
     }
     assert event["deployment_mode"] == mode
     assert event["status"] in ("success", "error")
@@ -140,6 +141,9 @@ async def test_a_client_that_goes_away_mid_stream_is_reported(make_proxy, receiv
         "client_disconnected",
         True,
     )
+    # SPEC 8.1: settled from what was relayed ("hi": 1 token), and marked as estimated.
+    assert (event["output_tokens"], event["usage_estimated"]) == (1, True)
+    assert event["input_tokens"] and event["cost_usd"]
 
 
 async def test_a_hanging_receiver_never_slows_a_request(make_proxy, receiver):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+import pytest
+
+from tests.helpers import raw_post_json
+
 CHAT = "/v1/chat/completions"
 CONFIG = {"default": {"provider": "mock"}, "auth": {"keys": ["tp-static-key-1"]}}
 
@@ -29,3 +34,35 @@ async def test_models_listing_needs_a_key_too(make_proxy):
     assert (await client.get("/v1/models")).status == 401
     ok = await client.get("/v1/models", headers={"Authorization": "Bearer tp-static-key-1"})
     assert ok.status == 200
+
+
+NOT_UTF8 = b"\xff\xfe"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Authorization: Bearer " + NOT_UTF8,
+        b"Authorization: Bearer tp-static-key-1" + NOT_UTF8,
+        b"x-api-key: " + NOT_UTF8,
+    ],
+)
+async def test_credentials_that_are_not_utf8_are_an_invalid_token(make_proxy, header):
+    client = await make_proxy(CONFIG)
+    status, body = await raw_post_json(
+        str(client.make_url("")), CHAT, header + b"\r\n", b'{"model": "m"}'
+    )
+    assert status == 401
+    error = orjson.loads(body)["error"]
+    assert (error["type"], error["code"]) == ("authentication_error", "invalid_token")
+
+
+async def test_a_non_ascii_utf8_key_still_works(make_proxy):
+    client = await make_proxy({**CONFIG, "auth": {"keys": ["clé-statique-1"]}})
+    status, _ = await raw_post_json(
+        str(client.make_url("")),
+        CHAT,
+        "x-api-key: clé-statique-1\r\n".encode(),
+        b'{"model": "m"}',
+    )
+    assert status == 200

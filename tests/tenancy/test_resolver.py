@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from urllib.parse import urlsplit
 
 import orjson
+import pytest
 from aiohttp import web
 
 from proxy import keys
 from proxy.keyring import KeyRing
-from tests.conftest import ENCRYPTION_KEY, bearer, openai_route, tenant_doc
-from tests.helpers import Upstream, raw_request
+from tests.conftest import ENCRYPTION_KEY, REDIS_TEST_URL, bearer, openai_route, tenant_doc
+from tests.helpers import TCPRelay, Upstream, raw_request
 
 CHAT = "/v1/chat/completions"
 
@@ -117,13 +120,13 @@ async def test_invalidation_reaches_another_instance_through_pubsub(
     assert len(moved.seen) == 1  # b now routes by the new document
 
 
-async def _until_subscribed(client) -> None:
+async def _until_subscribed(client, subscribed: bool = True) -> None:
     subscriber = client.app[keys.INVALIDATION]
-    for _ in range(100):  # the subscription comes up in the background after start
-        if subscriber.subscribed:
+    for _ in range(100):  # the subscription comes up (or is found lost) in the background
+        if subscriber.subscribed is subscribed:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError("no config-invalidate subscription")
+    raise AssertionError("config-invalidate subscription " + ("missing" if subscribed else "kept"))
 
 
 async def test_invalidation_wins_against_a_fetch_in_flight(
@@ -232,7 +235,8 @@ async def test_config_api_key_is_sent_when_set(make_mt_proxy, config_api, upstre
 async def test_invalid_user_ids_are_400_before_any_io(make_mt_proxy, config_api):
     client = await make_mt_proxy(AUTH_MODE="none")
     base = str(client.make_url("")).rstrip("/")
-    for user in ("a%2Fb", "..", ".", "-lead", "x" * 129, "sp%20ace", "%2e%2e", "a%5cb"):
+    # Traversals and encoded slashes in the id are `invalid_path` (tests/api/test_paths.py).
+    for user in ("-lead", "x" * 129, "sp%20ace", "a%252fb", "_x", "a:b"):
         status, body = await raw_request(base, f"/users/{user}{CHAT}")  # no client normalisation
         assert status == 400, user
         assert orjson.loads(body)["error"]["code"] == "invalid_user_id"
@@ -343,3 +347,85 @@ async def test_provider_key_header_and_anthropic_routes_work_per_tenant(
     assert resp.status == 200
     assert upstream.seen[0].headers["x-api-key"] == "sk-ant-byok-77"
     assert "authorization" not in upstream.seen[0].headers  # the client's JWT stays here
+
+
+@pytest.fixture
+async def redis_relay(redis_client):
+    """The test Redis behind a relay the test can cut; yields (relay, REDIS_URL through it)."""
+    target = urlsplit(REDIS_TEST_URL)
+    relay = TCPRelay(target.hostname or "127.0.0.1", target.port or 6379)
+    await relay.start()
+    yield relay, f"redis://127.0.0.1:{relay.port}{target.path}"
+    await relay.cut()
+
+
+async def _warm(client, config_api, users) -> None:
+    for user in users:
+        config_api.docs[user] = {"default": {"provider": "mock"}}
+    await _until_subscribed(client)
+    assert list(await _chat_load(client, users, 0.2)) == [200]
+
+
+async def _cut(client, relay) -> None:
+    await relay.cut()
+    await _until_subscribed(client, False)  # the worker has noticed
+
+
+async def _chat_load(client, users, seconds: float, concurrency: int = 32) -> Counter[int]:
+    """Requests from `concurrency` clients, round-robin over the tenants, for `seconds`."""
+    headers = {user: bearer(user) for user in users}
+    statuses: Counter[int] = Counter()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+
+    async def one_client(n: int) -> None:
+        while loop.time() < deadline:
+            user = users[n % len(users)]
+            n += 1
+            resp = await client.post(chat(user), json={"model": "m"}, headers=headers[user])
+            await resp.read()
+            statuses[resp.status] += 1
+
+    await asyncio.gather(*(one_client(n) for n in range(concurrency)))
+    return statuses
+
+
+async def test_redis_and_the_config_api_down_together_cost_warm_tenants_nothing(
+    make_mt_proxy, config_api, redis_relay
+):
+    relay, redis_url = redis_relay
+    users = [f"warm{i:02d}" for i in range(20)]
+    client = await make_mt_proxy(REDIS_URL=redis_url, CONFIG_DEGRADED_TTL="0.2")
+    await _warm(client, config_api, users)
+    config_api.status = 503  # the Config API goes first, then Redis
+    await _cut(client, relay)
+    before = config_api.total_calls()
+    seconds = 2.0
+    statuses = await _chat_load(client, users, seconds)
+    refreshes = config_api.total_calls() - before
+    print(f"\nRedis + Config API down, {len(users)} warm tenants, {seconds} s: {dict(statuses)}")
+    assert list(statuses) == [200]  # every answer, from the stale entries
+    assert refreshes >= len(users)  # each entry really was refreshed, and the refresh failed
+    assert refreshes <= len(users) * (seconds / 0.2 + 1)  # retried per CONFIG_DEGRADED_TTL
+
+
+async def test_a_redis_outage_costs_the_config_api_one_call_per_tenant_per_degraded_ttl(
+    make_mt_proxy, config_api, redis_relay
+):
+    relay, redis_url = redis_relay
+    users = [f"busy{i:02d}" for i in range(20)]
+    client = await make_mt_proxy(REDIS_URL=redis_url, CONFIG_DEGRADED_TTL="2")
+    await _warm(client, config_api, users)
+    await _cut(client, relay)
+    config_api.calls.clear()
+    seconds = 4.0
+    statuses = await _chat_load(client, users, seconds)
+    per_tenant = [config_api.calls.get(user, 0) for user in users]
+    rate = sum(per_tenant) / len(users) / seconds
+    print(
+        f"\nRedis down, {len(users)} tenants, {seconds} s: {dict(statuses)}; Config API calls "
+        f"per tenant {min(per_tenant)}..{max(per_tenant)} ({rate:.2f}/tenant/s)"
+    )
+    assert list(statuses) == [200]
+    assert min(per_tenant) >= 1  # Redis really is out of the path: entries refresh from the API
+    assert max(per_tenant) <= seconds / 2 + 1

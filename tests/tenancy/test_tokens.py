@@ -6,6 +6,7 @@ import base64
 import time
 
 import jwt
+import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from proxy.errors import InvalidTokenError, TenantMismatchError
 from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
 from tests.conftest import JWT_SECRET
+from tests.helpers import raw_post_json
 
 CHAT = "/users/pat/v1/chat/completions"
 
@@ -135,3 +137,21 @@ def test_verified_tokens_are_cached_until_ttl_or_expiry():
     assert len(calls) == 2
     with pytest.raises(TenantMismatchError):
         auth.authenticate(headers, "u2")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Authorization: Bearer \xff\xfe",
+        b"Authorization: Bearer a.\xff.b",  # shaped like a JWT
+        b"x-api-key: a.b.\xff",
+    ],
+)
+async def test_tokens_that_are_not_utf8_are_an_invalid_token(make_mt_proxy, config_api, header):
+    client = await make_mt_proxy()
+    status, body = await raw_post_json(
+        str(client.make_url("")), "/users/pat/v1/chat/completions", header + b"\r\n", b"{}"
+    )
+    assert status == 401
+    assert orjson.loads(body)["error"]["code"] == "invalid_token"
+    assert config_api.calls == {}

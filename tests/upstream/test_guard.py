@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from contextlib import asynccontextmanager
 
@@ -183,3 +184,23 @@ async def test_static_mode_refuses_metadata_but_allows_loopback(make_proxy, upst
     assert (await client.post("/v1/chat/completions", json={"model": "gpt-4o-mini"})).status == 200
     meta = await client.post("/v1/chat/completions", json={"model": "meta"})
     assert meta.status == 403
+
+
+async def test_refused_destinations_log_one_line_per_host_not_per_request(make_proxy, caplog):
+    caplog.set_level(logging.WARNING, logger="proxy.upstream")
+    client = await make_proxy(
+        {
+            "models": [
+                openai_route("http://169.254.169.254", model="meta"),
+                openai_route("http://169.254.0.1", model="other"),
+            ]
+        }
+    )
+    for model in ["meta"] * 20 + ["other"] * 20:
+        resp = await client.post("/v1/chat/completions", json={"model": model})
+        assert resp.status == 403
+    lines = [r for r in caplog.records if r.getMessage() == "upstream destination refused"]
+    assert [(r.host, r.suppressed) for r in lines] == [  # type: ignore[attr-defined]
+        ("169.254.169.254", 0),
+        ("169.254.0.1", 0),
+    ]

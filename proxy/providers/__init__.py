@@ -1,0 +1,1 @@
+"""The providers the proxy speaks to, and translation between their formats."""

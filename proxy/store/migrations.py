@@ -1,0 +1,157 @@
+"""The store's schema, versioned per dialect, and the code that brings a database to it.
+
+`schema_version` is a one-row table (column `version`, an integer); version N means
+steps 1..N were applied. Both dialects have the same number of steps. Each step is
+idempotent (`IF NOT EXISTS`), so a step cut short re-runs cleanly. SQLite migrates
+itself at open, in one `BEGIN IMMEDIATE` transaction (several workers opening one
+file wait for each other). MySQL migrates only in `tenant-proxy db migrate`, under a
+named lock; at start `check_mysql` refuses a missing, older or newer schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from proxy.store import StoreSetupError
+
+Steps = Sequence[Sequence[str]]
+
+SQLITE_STEPS: Steps = (
+    (
+        """CREATE TABLE IF NOT EXISTS tenants (
+            tenant_id TEXT NOT NULL PRIMARY KEY,
+            document TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS tokens (
+            token_id TEXT NOT NULL PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        )""",
+        "CREATE UNIQUE INDEX IF NOT EXISTS tokens_by_digest ON tokens (digest)",
+        "CREATE INDEX IF NOT EXISTS tokens_by_tenant ON tokens (tenant_id, token_id)",
+    ),
+)
+
+# ascii_bin: tenant and token ids compare and sort byte by byte, as in SQLite.
+MYSQL_STEPS: Steps = (
+    (
+        """CREATE TABLE IF NOT EXISTS tenants (
+            tenant_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            document MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            version BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        ) ENGINE=InnoDB""",
+        """CREATE TABLE IF NOT EXISTS tokens (
+            token_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            tenant_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            name VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            digest CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            revoked_at BIGINT NULL,
+            UNIQUE KEY tokens_by_digest (digest),
+            KEY tokens_by_tenant (tenant_id, token_id)
+        ) ENGINE=InnoDB""",
+    ),
+)
+
+SCHEMA_VERSION = len(SQLITE_STEPS)
+_CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+_FIRST_ROW = (
+    "INSERT INTO schema_version (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)"
+)
+_MIGRATE_LOCK = "tenant_proxy_migrate"
+
+
+async def migrate_sqlite(db: aiosqlite.Connection, steps: Steps = SQLITE_STEPS) -> tuple[int, int]:
+    """Bring the file to the latest version; (version before, version after)."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        await db.execute(_CREATE_VERSION_TABLE)
+        await db.execute(_FIRST_ROW)
+        async with db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        before = int(row[0]) if row else 0
+        if before > len(steps):
+            raise StoreSetupError(_newer("the SQLite file", before, len(steps)))
+        for version in range(before + 1, len(steps) + 1):
+            for statement in steps[version - 1]:
+                await db.execute(statement)
+            await db.execute("UPDATE schema_version SET version = ?", (version,))
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        raise
+    return before, max(before, len(steps))
+
+
+async def migrate_mysql(conn: Any, steps: Steps = MYSQL_STEPS) -> tuple[int, int]:
+    """`tenant-proxy db migrate` on an aiomysql connection (autocommit)."""
+    async with conn.cursor() as cur:
+        await cur.execute("SET SESSION sql_notes = 0")  # no "already exists" notes on re-runs
+        await cur.execute("SELECT GET_LOCK(%s, 30)", (_MIGRATE_LOCK,))
+        if (await cur.fetchone())[0] != 1:
+            raise StoreSetupError("another `tenant-proxy db migrate` holds the lock; try again")
+        try:
+            await cur.execute(_CREATE_VERSION_TABLE)
+            await cur.execute(_FIRST_ROW.replace("SELECT 0", "SELECT 0 FROM DUAL"))
+            await cur.execute("SELECT MAX(version) FROM schema_version")
+            before = int((await cur.fetchone())[0])
+            if before > len(steps):
+                raise StoreSetupError(_newer("the MySQL schema", before, len(steps)))
+            for version in range(before + 1, len(steps) + 1):
+                for statement in steps[version - 1]:
+                    await cur.execute(statement)
+                await cur.execute("UPDATE schema_version SET version = %s", (version,))
+        finally:
+            await cur.execute("SELECT RELEASE_LOCK(%s)", (_MIGRATE_LOCK,))
+    return before, max(before, len(steps))
+
+
+async def mysql_version(conn: Any) -> int | None:
+    """The schema version of the database, or None when it has no schema_version table."""
+    async with conn.cursor() as cur:
+        await cur.execute(
+            "SELECT COUNT(*) FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = 'schema_version'"
+        )
+        if (await cur.fetchone())[0] == 0:
+            return None
+        await cur.execute("SELECT MAX(version) FROM schema_version")
+        row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+
+async def check_mysql(conn: Any, database: str, latest: int = SCHEMA_VERSION) -> None:
+    """At start: refuse a schema that is missing, older or newer than this build's."""
+    version = await mysql_version(conn)
+    if version is None:
+        raise StoreSetupError(
+            f"the MySQL database {database!r} has no tenant-proxy schema: "
+            "run `tenant-proxy db migrate`"
+        )
+    if version < latest:
+        raise StoreSetupError(
+            f"the MySQL schema of {database!r} is at version {version}, this build needs "
+            f"{latest}: run `tenant-proxy db migrate`"
+        )
+    if version > latest:
+        raise StoreSetupError(_newer(f"the MySQL schema of {database!r}", version, latest))
+
+
+def _newer(what: str, version: int, latest: int) -> str:
+    return (
+        f"{what} is at schema version {version}, newer than this build ({latest}): "
+        "run a newer tenant-proxy"
+    )

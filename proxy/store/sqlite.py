@@ -1,0 +1,216 @@
+"""The embedded backend: one SQLite file (aiosqlite), shared by every worker on a host.
+
+WAL mode lets readers run beside the one writer; `busy_timeout` makes a writer wait
+for another process's lock up to the store timeout, then fail as
+`StoreUnavailableError`. One connection per process, used by one operation at a
+time (an asyncio lock), so a transaction never interleaves with another coroutine's
+statements. The file is created and migrated at open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
+from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
+from proxy.store.migrations import migrate_sqlite
+
+
+def _unavailable(e: Exception) -> StoreUnavailableError:
+    return StoreUnavailableError(f"the tenant store (SQLite) failed: {e}")
+
+
+class SQLiteBackend:
+    def __init__(self, db: aiosqlite.Connection, migrated: tuple[int, int]) -> None:
+        self._db = db
+        self._serial = _Serial(db)
+        self.migrated = migrated  # (schema version found, version now)
+
+    @classmethod
+    async def open(cls, path: str, *, busy_timeout: float) -> SQLiteBackend:
+        """Open (creating and migrating) the file. Raises StoreUnavailableError."""
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, timeout=busy_timeout, isolation_level=None)
+        except (sqlite3.Error, OSError) as e:
+            raise _unavailable(e) from None
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            migrated = await migrate_sqlite(db)
+        except BaseException as e:
+            await db.close()
+            if isinstance(e, sqlite3.Error):
+                raise _unavailable(e) from None
+            raise
+        return cls(db, migrated)
+
+    async def ping(self) -> None:
+        async with self._serial.use() as db:
+            await db.execute("SELECT 1 FROM schema_version")
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def insert_tenant(self, row: StoredTenant) -> None:
+        async with self._serial.use() as db:
+            try:
+                await db.execute(
+                    f"INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                    (row.tenant_id, row.document, row.version, row.created_at, row.updated_at),
+                )
+            except sqlite3.IntegrityError:
+                raise TenantExistsError(
+                    f"tenant {row.tenant_id!r} already exists", param="tenant_id"
+                ) from None
+
+    async def select_tenant(self, tenant_id: str) -> StoredTenant | None:
+        async with self._serial.use() as db:
+            rows = await _fetch(
+                db, f"SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = ?", (tenant_id,)
+            )
+        return StoredTenant(*rows[0]) if rows else None
+
+    async def select_tenants(self, after: str | None, limit: int) -> list[StoredTenant]:
+        async with self._serial.use() as db:
+            rows = await _fetch(
+                db,
+                f"SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id > ? "
+                "ORDER BY tenant_id LIMIT ?",
+                (after or "", limit),
+            )
+        return [StoredTenant(*r) for r in rows]
+
+    async def count_tenants(self) -> int:
+        async with self._serial.use() as db:
+            rows = await _fetch(db, "SELECT COUNT(*) FROM tenants", ())
+        return int(rows[0][0])
+
+    async def update_tenant(
+        self, tenant_id: str, document: str, *, expected_version: int, updated_at: int | None
+    ) -> StoredTenant | None:
+        async with self._serial.transaction() as db:
+            rows = await _fetch(
+                db, f"SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = ?", (tenant_id,)
+            )
+            if not rows:
+                return None
+            old = StoredTenant(*rows[0])
+            if old.version != expected_version:
+                raise TenantChangedError(
+                    f"tenant {tenant_id!r} changed since it was read; read it and try again"
+                )
+            new = StoredTenant(
+                tenant_id, document, old.version + 1, old.created_at, updated_at or old.updated_at
+            )
+            await db.execute(
+                "UPDATE tenants SET document = ?, version = ?, updated_at = ? WHERE tenant_id = ?",
+                (new.document, new.version, new.updated_at, tenant_id),
+            )
+        return new
+
+    async def delete_tenant(self, tenant_id: str, now: int) -> bool:
+        async with self._serial.transaction() as db:
+            cur = await db.execute("DELETE FROM tenants WHERE tenant_id = ?", (tenant_id,))
+            existed = cur.rowcount > 0
+            await db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL",
+                (now, tenant_id),
+            )
+        return existed
+
+    async def insert_token(self, row: StoredToken) -> bool:
+        async with self._serial.use() as db:
+            cur = await db.execute(
+                f"INSERT INTO tokens ({TOKEN_COLUMNS}) SELECT ?, tenant_id, ?, ?, ?, ?, NULL "
+                "FROM tenants WHERE tenant_id = ?",
+                (row.token_id, row.name, row.digest, row.created_at, row.expires_at, row.tenant_id),
+            )
+            return cur.rowcount > 0
+
+    async def select_token(self, digest: str) -> StoredToken | None:
+        async with self._serial.use() as db:
+            rows = await _fetch(
+                db, f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE digest = ?", (digest,)
+            )
+        return StoredToken(*rows[0]) if rows else None
+
+    async def select_tokens(
+        self, tenant_id: str, after: str | None, limit: int
+    ) -> list[StoredToken]:
+        async with self._serial.use() as db:
+            rows = await _fetch(
+                db,
+                f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant_id = ? AND token_id > ? "
+                "ORDER BY token_id LIMIT ?",
+                (tenant_id, after or "", limit),
+            )
+        return [StoredToken(*r) for r in rows]
+
+    async def revoke_token(self, tenant_id: str, token_id: str, now: int) -> bool:
+        async with self._serial.transaction() as db:
+            rows = await _fetch(
+                db,
+                "SELECT revoked_at FROM tokens WHERE token_id = ? AND tenant_id = ?",
+                (token_id, tenant_id),
+            )
+            if rows and rows[0][0] is None:
+                await db.execute(
+                    "UPDATE tokens SET revoked_at = ? WHERE token_id = ?", (now, token_id)
+                )
+        return bool(rows)
+
+
+async def _fetch(db: aiosqlite.Connection, sql: str, args: Iterable[Any]) -> list[Any]:
+    async with db.execute(sql, tuple(args)) as cur:
+        return list(await cur.fetchall())
+
+
+class _Serial:
+    """One operation at a time on the connection; sqlite3 errors become StoreUnavailableError.
+
+    An operation cancelled by the store timeout may leave its transaction open (the
+    connection's thread still runs the statement): the next one rolls it back first.
+    """
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+        self._dirty = False
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            try:
+                if self._dirty:
+                    self._dirty = False
+                    await self._db.rollback()
+                yield self._db
+            except sqlite3.IntegrityError:
+                raise
+            except (sqlite3.Error, ValueError) as e:  # ValueError: connection closed
+                raise _unavailable(e) from None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self.use() as db:
+            self._dirty = True
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except asyncio.CancelledError:
+                raise  # the statement may still run: the next operation rolls back
+            except BaseException:
+                await db.rollback()
+                self._dirty = False
+                raise
+            await db.commit()
+            self._dirty = False

@@ -1,0 +1,114 @@
+"""The SQLite backend across processes: one file, several writers, a lock held too long."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import pytest
+
+from proxy.errors import StoreUnavailableError
+from proxy.keyring import KeyRing
+from proxy.store.open import open_store
+from tests.store.conftest import ring
+
+WORKER = """
+import asyncio, sys
+from proxy.errors import TenantExistsError
+from proxy.keyring import KeyRing
+from proxy.store.open import open_store
+from proxy.database_url import SQLiteURL
+
+async def main(path, name):
+    store = await open_store(SQLiteURL(path), KeyRing((("k", b"k" * 32),)), store_timeout=10)
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    sys.stdin.readline()  # start together
+    async def race(i):
+        try:
+            await store.create_tenant("race", {"by": name, "i": i})
+            return "won"
+        except TenantExistsError:
+            return "lost"
+    outcomes = await asyncio.gather(*(race(i) for i in range(10)))
+    for i in range(100):
+        await store.create_tenant(f"{name}-{i:03d}", {"default": {"api_key": f"sk-{name}-{i}"}})
+    await store.close()
+    print(outcomes.count("won"), outcomes.count("lost"))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("INSERT INTO tenants VALUES ('locker', '{}', 1, 0, 0)")
+sys.stdout.write("locked\\n"); sys.stdout.flush()
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+async def _spawn(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-c", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+
+
+@pytest.mark.slow
+async def test_several_processes_share_one_new_file(sqlite_url):
+    """Four processes create and migrate one new file at once, race one id, then write."""
+    procs = [await _spawn(WORKER, sqlite_url.path, f"w{n}") for n in range(4)]
+    for proc in procs:
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"ready\n"
+    for proc in procs:
+        proc.stdin.write(b"go\n")
+    outputs = [await asyncio.wait_for(proc.communicate(), 60) for proc in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0]
+    counts = [tuple(map(int, out.split())) for out, _ in outputs]
+    assert sum(won for won, _ in counts) == 1 and sum(lost for _, lost in counts) == 39
+    store = await open_store(sqlite_url, KeyRing((("k", b"k" * 32),)), store_timeout=5)
+    try:
+        assert await store.count_tenants() == 401
+        row = await store.get_tenant("w2-042")
+        assert row is not None and row.document == {"default": {"api_key": "sk-w2-42"}}
+    finally:
+        await store.close()
+
+
+async def test_a_file_locked_longer_than_the_timeout_is_unavailable_then_recovers(sqlite_url):
+    store = await open_store(sqlite_url, ring("new"), store_timeout=0.5)
+    locker = await _spawn(LOCKER, sqlite_url.path)
+    try:
+        assert await asyncio.wait_for(locker.stdout.readline(), 30) == b"locked\n"
+        for attempt in (store.create_tenant("acme", {}), store.delete_tenant("x")):
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as e:
+                await attempt
+            assert time.monotonic() - started < 1.5
+            assert (e.value.status, e.value.code) == (503, "store_unavailable")
+    finally:
+        locker.stdin.write(b"release\n")
+        await locker.communicate()
+    try:
+        await store.create_tenant("acme", {})
+        assert (await store.get_tenant("acme")) is not None
+        assert await store.get_tenant("locker") is None
+    finally:
+        await store.close()
+
+
+async def test_a_closed_store_is_unavailable(sqlite_url):
+    store = await open_store(sqlite_url, ring("new"), store_timeout=0.5)
+    await store.close()
+    with pytest.raises(StoreUnavailableError):
+        await store.get_tenant("acme")
+
+
+async def test_an_unwritable_path_is_unavailable(tmp_path):
+    from proxy.database_url import SQLiteURL
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreUnavailableError):
+        await open_store(SQLiteURL(str(tmp_path / "file" / "t.db")), None, store_timeout=1)
