@@ -16,12 +16,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.accounting.records import UsageRecord
 from proxy.app import GatewayRunner
 from proxy.body import inspect_body
 from proxy.upstream.call import Call
 from proxy.upstream.guard import DestinationPolicy
 from proxy.upstream.session import build_session
+from proxy.usage_record import UsageRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from proxy.accounting.quota import Quota, Reservation
-from proxy.accounting.records import UsageRecord
 from proxy.body import RequestBody
 from proxy.route import Route
+from proxy.usage_record import UsageRecord
 
 
 class Admission(Protocol):

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from proxy.accounting.cost import PriceBook
-from proxy.accounting.records import UsageRecord
 from proxy.body import RequestBody
 from proxy.errors import BudgetExceededError, ProxyError, RateLimitedError
 from proxy.route import Route
+from proxy.usage_record import UsageRecord
 
 STATIC_TENANT = "static"  # the key of static mode's single tenant
 WINDOW_S = 60.0

@@ -16,8 +16,8 @@ from typing import Protocol
 
 from proxy.accounting.cost import PriceBook
 from proxy.accounting.quota import QuotaBackend, Reservation
-from proxy.accounting.records import UsageRecord, UsageSink
 from proxy.route import Route
+from proxy.usage_record import UsageRecord, UsageSink
 
 
 class RequestMetrics(Protocol):

@@ -13,7 +13,6 @@ import pytest
 
 from proxy.accounting.cost import PriceBook
 from proxy.accounting.quota import QuotaAdmission, Reservation
-from proxy.accounting.records import UsageRecord
 from proxy.accounting.redis_quota import (
     RedisQuota,
     reserved_key,
@@ -22,11 +21,13 @@ from proxy.accounting.redis_quota import (
     tpm_used_key,
 )
 from proxy.body import inspect_body
-from proxy.cache.redis_client import RedisGate, open_redis
+from proxy.cache.redis_client import open_redis
 from proxy.errors import BudgetExceededError, BudgetUnavailableError, RateLimitedError
+from proxy.redis_gate import RedisGate
 from proxy.route import Route
 from proxy.tasks import TaskSet
 from proxy.tenancy.config import TenantConfig
+from proxy.usage_record import UsageRecord
 from tests.conftest import REDIS_TEST_URL
 from tests.helpers import TCPRelay
 

@@ -16,7 +16,8 @@ import pytest
 
 from proxy.cache.configs import CHANNEL
 from proxy.cache.invalidation import InvalidationSubscriber
-from proxy.cache.redis_client import RedisGate, open_redis
+from proxy.cache.redis_client import open_redis
+from proxy.redis_gate import RedisGate
 from proxy.tasks import TaskSet
 from tests.conftest import REDIS_TEST_URL
 from tests.helpers import free_port

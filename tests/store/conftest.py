@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from proxy.database_url import MySQLURL, SQLiteURL, StoreURL
 from proxy.keyring import KeyRing
 from proxy.store.open import migrate_database, open_store
 from proxy.store.sealed import SealedStore
-from proxy.store.url import MySQLURL, SQLiteURL, StoreURL
 from tests.conftest import mysql_admin  # noqa: F401  (tests import it from here too)
 
 KEY_OLD = b"o" * 32

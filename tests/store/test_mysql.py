@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from proxy.database_url import MySQLURL
 from proxy.errors import StoreUnavailableError
 from proxy.store.open import migrate_database, open_store
-from proxy.store.url import MySQLURL
 from tests.helpers import TCPRelay
 from tests.store.conftest import ring
 

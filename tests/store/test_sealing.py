@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from proxy.database_url import SQLiteURL
 from proxy.errors import SealedKeyError
 from proxy.store.open import open_store
 from proxy.store.rotation import rotate_keys
-from proxy.store.url import SQLiteURL
 from tests.store.conftest import mysql_admin, ring
 
 CANARY = "sk-canary-7c1e9b2f4d6a8e0c3b5d7f9a1c3e5b7d"
