@@ -115,3 +115,53 @@ def test_json_schema_and_tool_choice_map_to_their_anthropic_forms():
     assert doc["tools"] == [{"name": "f", "input_schema": {"type": "object", "properties": {}}}]
     assert _to_anthropic(tool_choice="required")["tool_choice"] == {"type": "any"}
     assert _to_anthropic(tool_choice="none")["tool_choice"] == {"type": "none"}
+
+
+def test_system_and_developer_messages_become_system_blocks_in_order_wherever_they_stand():
+    doc = _to_anthropic(
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "developer", "content": [{"type": "text", "text": "Use French."}]},
+            {"role": "user", "content": "Again"},
+        ]
+    )
+    assert doc["system"] == [
+        {"type": "text", "text": "Be brief."},
+        {"type": "text", "text": "Use French."},
+    ]
+    assert doc["messages"] == [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "Again"}],
+        }
+    ]
+
+
+def test_stop_user_effort_parallel_calls_and_stream_take_their_anthropic_names():
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    doc = _to_anthropic(
+        stop="END",
+        safety_identifier="user-7",
+        reasoning_effort="high",
+        tools=tools,
+        parallel_tool_calls=False,
+        stream=True,
+        stream_options={"include_usage": True},
+        temperature=0.2,
+    )
+    assert doc["stop_sequences"] == ["END"]
+    assert doc["metadata"] == {"user_id": "user-7"}
+    assert doc["output_config"] == {"effort": "high"}
+    assert doc["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    assert (doc["stream"], doc["temperature"]) == (True, 0.2)
+    assert "stream_options" not in doc  # the proxy's business, not Anthropic's
+    assert _to_anthropic(user="u1", safety_identifier="u2")["metadata"] == {"user_id": "u1"}
+    assert _to_anthropic(stop=["a", "b"])["stop_sequences"] == ["a", "b"]
+
+
+def test_messages_that_are_not_a_list_of_objects_are_an_invalid_request():
+    for messages, param in (("hi", "messages"), ([["user", "hi"]], "messages[0]")):
+        with pytest.raises(InvalidRequestError) as refused:
+            _to_anthropic(messages=messages)
+        assert refused.value.param == param

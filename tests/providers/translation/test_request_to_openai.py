@@ -87,3 +87,56 @@ def test_tool_choice_maps_to_its_openai_forms():
     assert "parallel_tool_calls" not in _to_openai(
         tool_choice={"type": "auto", "disable_parallel_tool_use": True}
     )  # OpenAI refuses parallel_tool_calls without tools
+
+
+def test_system_blocks_join_and_tool_results_come_before_the_rest_of_their_turn():
+    doc = _to_openai(
+        system=[{"type": "text", "text": "One."}, {"type": "text", "text": "Two."}],
+        messages=[
+            {"role": "user", "content": "Weather?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                    {"type": "tool_use", "id": "t1", "name": "w", "input": {"city": "Paris"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "and?"},
+                    {"type": "tool_result", "tool_use_id": "t1", "content": "sunny"},
+                ],
+            },
+        ],
+    )
+    assert [m["role"] for m in doc["messages"]] == ["system", "user", "assistant", "tool", "user"]
+    assert doc["messages"][0]["content"] == "One.\n\nTwo."
+    assert doc["messages"][2] == {
+        "role": "assistant",
+        "content": None,  # the thinking block is dropped
+        "tool_calls": [
+            {
+                "id": "t1",
+                "type": "function",
+                "function": {"name": "w", "arguments": '{"city":"Paris"}'},
+            }
+        ],
+    }
+    assert doc["messages"][3] == {"role": "tool", "tool_call_id": "t1", "content": "sunny"}
+
+
+def test_max_tokens_stop_user_effort_and_parallel_calls_take_their_openai_names():
+    tools = [{"name": "f", "input_schema": {"type": "object"}}]
+    doc = _to_openai(
+        stop_sequences=["END"],
+        metadata={"user_id": "user-7"},
+        output_config={"effort": "low"},
+        tools=tools,
+        tool_choice={"type": "any", "disable_parallel_tool_use": True},
+        service_tier="auto",
+    )
+    assert doc["max_completion_tokens"] == 9
+    assert (doc["stop"], doc["user"], doc["reasoning_effort"]) == (["END"], "user-7", "low")
+    assert (doc["tool_choice"], doc["parallel_tool_calls"]) == ("required", False)
+    assert "service_tier" not in doc

@@ -3,6 +3,8 @@ completes, broken or failed streams ended in OpenAI's format."""
 
 from __future__ import annotations
 
+import orjson
+
 from proxy.providers.translation.stream_to_openai import AnthropicToOpenAIStream
 from tests.providers.translation.golden import StreamCutError, raw, sse_events
 
@@ -52,3 +54,51 @@ def test_an_unreadable_upstream_event_ends_the_stream_as_a_failure():
     stream = AnthropicToOpenAIStream(model="claude-sonnet", include_usage=False)
     out = stream.feed(b'event: message_start\ndata: {"type": "message_st\n\n')
     assert stream.failed and sse_events(out)[0][1]["error"]["code"] == "upstream_stream_error"
+
+
+def _events(*docs: dict) -> bytes:
+    return b"".join(b"event: x\ndata: " + orjson.dumps(d) + b"\n\n" for d in docs)
+
+
+def test_tool_use_blocks_are_numbered_as_tool_calls_and_pings_and_thinking_say_nothing():
+    start = {"type": "message_start", "message": {"id": "m1", "usage": {"input_tokens": 4}}}
+    stream = AnthropicToOpenAIStream(model="client-m", include_usage=True, created=7)
+    out = stream.feed(
+        _events(
+            start,
+            {"type": "ping"},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking"}},
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta"}},
+            {
+                "type": "content_block_start",
+                "index": 1,
+                "content_block": {"type": "tool_use", "id": "t1", "name": "w", "input": {}},
+            },
+            {
+                "type": "content_block_delta",
+                "index": 1,
+                "delta": {"type": "input_json_delta", "partial_json": '{"a":'},
+            },
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use"},
+                "usage": {"output_tokens": 2},
+            },
+            {"type": "message_stop"},
+        )
+    )
+    events = sse_events(out)
+    chunks = [payload for _, payload in events if isinstance(payload, dict)]
+    assert all(c["model"] == "client-m" and c["created"] == 7 for c in chunks)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas[1]["tool_calls"][0] == {
+        "index": 0,
+        "id": "t1",
+        "type": "function",
+        "function": {"name": "w", "arguments": ""},
+    }
+    assert deltas[2]["tool_calls"][0] == {"index": 0, "function": {"arguments": '{"a":'}}
+    assert chunks[3]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 6
+    assert events[-1] == (None, "[DONE]") and len(chunks) == 5
+    assert stream.complete
