@@ -6,6 +6,7 @@ status, `type` and `code` of SPEC 5.1's error table:
     ProxyError (500 server_error / internal_error)
       InvalidRequestError (400 invalid_request_error)
         InvalidJSONError, InvalidPathError, InvalidUserIdError, MissingModelError,
+        InvalidConfigError (a tenant document the management API refuses; `param` names the field),
         InvalidEncodingError, MethodNotAllowedError (405)
         MalformedRequestError (what the HTTP parser refuses),
         RequestTimeoutError (408 request_timeout), ExpectationFailedError (417)
@@ -82,6 +83,10 @@ class InvalidPathError(InvalidRequestError):
 
 class InvalidUserIdError(InvalidRequestError):
     code = "invalid_user_id"
+
+
+class InvalidConfigError(InvalidRequestError):
+    code = "invalid_config"
 
 
 class InvalidEncodingError(InvalidRequestError):

@@ -113,7 +113,7 @@ def test_multi_tenant_is_detected_and_static_stays_the_default():
             {**MT, "PROXY_ENCRYPTION_KEYS": "a:" + "A" * 44 + ",a:" + "A" * 44},
             "PROXY_ENCRYPTION_KEYS",
         ),
-        ({"DATABASE_URL": "sqlite:///t.db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://u:p@h"}, "DATABASE_URL"),
     ],
 )
 def test_missing_or_bad_multi_tenant_settings_are_named(env, named):

@@ -162,7 +162,9 @@ class ProxyHandler:
         if request.method not in PROXIED_METHODS:
             raise MethodNotAllowedError(f"{request.method} is not allowed on /v1 paths.")
         record.endpoint = path
-        self._auth.authenticate(request.headers, record.tenant)
+        pending = self._auth.authenticate(request.headers, record.tenant)
+        if pending is not None:  # a proxy token not checked lately: one store query
+            await pending
         config = self._tenants.cached(record.tenant)
         if config is None:
             config = await self._tenants.config_for(record.tenant)
