@@ -224,7 +224,7 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info(
         "multi-tenant mode",
         extra={
-            "config_source": _source_display(s),
+            **_source_display(s),
             "redis": redis is not None,
             "auth": s.auth.mode,
             "encryption": keyring is not None,
@@ -248,10 +248,11 @@ def _config_source(app: web.Application) -> ConfigSource:
     )
 
 
-def _source_display(s: Settings) -> str:
+def _source_display(s: Settings) -> dict[str, str]:
+    """The config source for the start-up log, without credentials."""
     if s.uses_store and s.store.database_url is not None:
-        return parse_database_url(s.store.database_url).display()
-    return display_url(s.tenancy.config_api_url or "")
+        return {"store": parse_database_url(s.store.database_url).display()}
+    return {"config_api": display_url(s.tenancy.config_api_url or "")}
 
 
 def _keyring(tenancy: TenancySettings) -> KeyRing | None:
