@@ -61,7 +61,7 @@ async def measure(redis_url: str, n: int) -> str:
     api = ConfigAPIClient(session, f"http://127.0.0.1:{port}", api_key=None, timeout=5)
     l2 = ConfigCache(redis, gate, ttl=3600, keyring=KeyRing((("k", os.urandom(32)),)))
     resolver = TenantResolver(
-        api=api,
+        source=api,
         l2=l2,
         tasks=tasks,
         metrics=Metrics(),

@@ -9,7 +9,12 @@ CPU instructions per request (deterministic, immune to noisy neighbours).
 
     python -m bench.relay [--duration 10] [--rounds 3] [--concurrency 1,10,50]
                           [--upstream auto|nginx|python] [--instructions]
-                          [--baseline DIR]
+                          [--baseline DIR] [--store N]
+
+`--store N` adds `gateway-store`: the gateway in built-in-store mode (SQLite, no Redis,
+one worker) with N tenants created through the management API (the time that takes is
+reported), called with a minted proxy token; its throughput is reported against
+`gateway-mt` (JWTs, Config API) measured in the same rounds.
 
 `--baseline DIR` adds `gateway-base`: the same static gateway run from another
 source tree (e.g. `git worktree add /tmp/base HEAD~5`), measured in the same
@@ -20,6 +25,7 @@ from one run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import re
 import shutil
@@ -289,6 +295,71 @@ def start_gateway_money(
     )
 
 
+STORE_ADMIN_KEY = "bench-admin-key-not-for-production"
+
+
+def start_gateway_store(
+    procs: ps.Processes, out: Path, json_url: str, sse_url: str, cpus: str | None, tenants: int
+) -> tuple[tuple[str, dict[str, str]], float]:
+    """The gateway in built-in-store mode with `tenants` tenants created through the
+    API; ((tenant URL, token headers), seconds the creates took)."""
+    import base64
+    import os
+
+    port = ps.free_port()
+    database = out / "tenants.db"
+    database.unlink(missing_ok=True)
+    env = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "PROXY_ADMIN_KEY": STORE_ADMIN_KEY,
+        "PROXY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "UPSTREAM_ALLOW_PRIVATE": "1",
+        "PROXY_HOST": "127.0.0.1",
+        "PROXY_PORT": str(port),
+        "PROXY_WORKERS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(out / "metrics-store"),
+    }
+    proc = procs.start("gateway-store", [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
+    url = f"http://127.0.0.1:{port}"
+    ps.wait_http(url + "/healthz", proc)
+    seconds, token = asyncio.run(_fill_store(url, tenants, json_url, sse_url))
+    return (url + f"/users/{MT_TENANT}", {"Authorization": "Bearer " + token}), seconds
+
+
+async def _fill_store(url: str, tenants: int, json_url: str, sse_url: str) -> tuple[float, str]:
+    """Create t00001..tNNNNN through the API (20 at a time); mint a token for t00001."""
+    import aiohttp
+
+    headers = {"Authorization": "Bearer " + STORE_ADMIN_KEY}
+    models = [
+        {
+            "model_name": name,
+            "provider": "openai",
+            "api_base": base,
+            "api_key": "sk-bench-relay-0001",
+        }
+        for name, base in (("gpt-4o-mini", json_url), ("gpt-stream", sse_url))
+    ]
+    ids = iter(f"t{i:05d}" for i in range(1, tenants + 1))
+    async with aiohttp.ClientSession(url, headers=headers) as session:
+
+        async def creator() -> None:
+            for tenant_id in ids:
+                body = {"tenant_id": tenant_id, "models": models}
+                async with session.post("/admin/tenants", json=body) as resp:
+                    if resp.status != 201:
+                        raise RuntimeError(f"create {tenant_id}: {resp.status} {await resp.text()}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(creator() for _ in range(20)))
+        seconds = time.perf_counter() - started
+        async with session.post(
+            f"/admin/tenants/{MT_TENANT}/tokens", json={"ttl_s": 86400}
+        ) as resp:
+            token = (await resp.json())["token"]
+    return seconds, token
+
+
 def start_bare(procs: ps.Processes, name: str, upstream: str, cpus: str | None) -> str:
     port = ps.free_port()
     proc = procs.start(
@@ -383,6 +454,13 @@ def main(argv: list[str] | None = None) -> Path:
         type=Path,
         help="another source tree of the gateway to measure beside this one (gateway-base)",
     )
+    parser.add_argument(
+        "--store",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add gateway-store: built-in-store mode with N tenants made through the API",
+    )
     args = parser.parse_args(argv)
     base_env = _baseline_env(args.baseline)
     if shutil.which("wrk") is None:
@@ -407,6 +485,11 @@ def main(argv: list[str] | None = None) -> Path:
         )
         mt = start_gateway_mt(procs, out, json_url, sse_url, server_cpu, load_cpu)
         money = start_gateway_money(procs, out, json_url, sse_url, server_cpu, load_cpu)
+        store = None
+        if args.store:
+            store, args.store_create_s = start_gateway_store(
+                procs, out, json_url, sse_url, server_cpu, args.store
+            )
         bare_json = start_bare(procs, "bare-json", json_url, server_cpu)
         bare_sse = (
             bare_json if sse_url == json_url else start_bare(procs, "bare-sse", sse_url, server_cpu)
@@ -422,6 +505,8 @@ def main(argv: list[str] | None = None) -> Path:
                 targets[mode]["gateway-mt"] = mt
             if money is not None:
                 targets[mode]["gateway-money"] = (money, {})
+            if store is not None:
+                targets[mode]["gateway-store"] = store
         bodies = {"json": JSON_BODY, "stream": STREAM_BODY}
         for mode, urls in targets.items():  # warm-up: pools, memos, the tenant's config
             for url, headers in urls.values():
@@ -511,7 +596,15 @@ def render(
     def med(key: tuple[str, int, str], attr: str) -> float:
         return statistics.median(getattr(s, attr) for s in results[key])
 
-    order = ["direct", "bare", "gateway-base", "gateway", "gateway-mt", "gateway-money"]
+    order = [
+        "direct",
+        "bare",
+        "gateway-base",
+        "gateway",
+        "gateway-mt",
+        "gateway-money",
+        "gateway-store",
+    ]
     names = sorted({k[2] for k in results}, key=order.index)
     lines = [
         f"# Relay cost — {time.strftime('%Y-%m-%d %H:%M:%S')}",
@@ -546,7 +639,7 @@ def render(
                 )
                 vs_static = (
                     f"{med(key, 'rps') / med(static, 'rps'):.2f}"
-                    if name in ("gateway-mt", "gateway-money")
+                    if name in ("gateway-mt", "gateway-money", "gateway-store")
                     else ""
                 )
                 added = (
@@ -558,6 +651,21 @@ def render(
                     f"| {med(key, 'p50_ms'):.3f} | {med(key, 'p99_ms'):.3f} | {added} "
                     f"| {sum(s.errors for s in results[key])} |"
                 )
+    if any(k[2] == "gateway-store" for k in results):
+        lines += [
+            "",
+            f"`gateway-store`: built-in-store mode (SQLite, no Redis, 1 worker), {args.store:,} "
+            f"tenants created through the API in {args.store_create_s:.1f} s "
+            f"({args.store / args.store_create_s:,.0f}/s, 20 at a time), called with a minted "
+            "proxy token. Throughput ÷ `gateway-mt` (JWT), same rounds:",
+            "",
+        ]
+        for mode in ("json", "stream"):
+            for conc in levels:
+                store_key, mt_key = (mode, conc, "gateway-store"), (mode, conc, "gateway-mt")
+                if store_key in results and mt_key in results:
+                    ratio = med(store_key, "rps") / med(mt_key, "rps")
+                    lines.append(f"- {mode} c{conc}: {ratio:.3f}")
     lines += ["", "Every round, point by point (req/s):", ""]
     for key, samples in sorted(results.items()):
         lines.append(

@@ -18,8 +18,9 @@ from aiohttp.abc import AbstractResolver
 
 from proxy import contexts, keys
 from proxy.admin.app import create_admin_app
+from proxy.admin.config_api import config_document_handler
 from proxy.api import routes
-from proxy.api.connection import GatewayServer
+from proxy.api.connection import GatewayServer, expect_continue
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.readiness import ReadinessCheck, StaticConfigCheck
@@ -60,13 +61,25 @@ async def create_app(
     if settings.redis.url:
         ctxs.append(contexts.redis_ctx)
     ctxs += [contexts.sinks_ctx(sinks), contexts.metrics_ctx]
+    if settings.uses_store:
+        ctxs.append(contexts.store_ctx)
     if settings.is_multi_tenant:
         ctxs.append(contexts.multi_tenant_ctx)
     else:
         _static_tenancy(app, settings)
     app.cleanup_ctx.extend([*ctxs, contexts.money_ctx, contexts.proxy_ctx])
     if settings.auth.admin_key and settings.is_multi_tenant:
-        app.add_subapp("/admin/", create_admin_app(settings.auth.admin_key))
+        app.add_subapp(
+            "/admin/", create_admin_app(settings.auth.admin_key, store=settings.uses_store)
+        )
+    api_keys = (settings.auth.admin_key, settings.tenancy.config_api_key)
+    if settings.uses_store and any(api_keys):
+        # Before routes.setup: the /users/{tail} proxy route must not see it first.
+        app.router.add_get(
+            "/users/{user_id}/config",
+            config_document_handler(*api_keys),
+            expect_handler=expect_continue,
+        )
     routes.setup(app, settings)
     return app
 

@@ -29,19 +29,25 @@ from proxy.api.relay import Relay
 from proxy.cache.configs import ConfigCache
 from proxy.cache.invalidation import InvalidationSubscriber
 from proxy.cache.redis_client import RedisCheck, open_redis
+from proxy.database_url import parse_database_url
 from proxy.event_types import SERVER_START, SERVER_STOP
 from proxy.keyring import KeyRing
 from proxy.providers import PROVIDERS
 from proxy.readiness import ReadinessCheck
 from proxy.redaction import display_url
 from proxy.redis_gate import RedisGate
-from proxy.settings import AuthSettings, TenancySettings
+from proxy.settings import AuthSettings, Settings, TenancySettings
+from proxy.store.open import open_store
 from proxy.telemetry import events
 from proxy.telemetry.logs import RequestLogSink
 from proxy.telemetry.webhook import WebhookSink
 from proxy.tenancy.auth import Authenticator, OpenAccess
+from proxy.tenancy.changes import TenantChanges
 from proxy.tenancy.config_api import ConfigAPIClient
+from proxy.tenancy.proxy_tokens import ProxyTokens
 from proxy.tenancy.resolver import TenantResolver
+from proxy.tenancy.source import ConfigSource
+from proxy.tenancy.store_source import StoreConfigSource
 from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
 from proxy.upstream.exchange import Exchange
 from proxy.upstream.guard import DestinationPolicy
@@ -163,21 +169,35 @@ async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     await _stop(task)
 
 
-async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Config resolution (L1 -> Redis -> Config API), its invalidation, client tokens."""
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Built-in-store mode: the worker's tenant store (SQLite file or MySQL pool)."""
     s = app[keys.SETTINGS]
-    assert s.tenancy.config_api_url is not None
-    redis, gate = app[keys.REDIS], app[keys.REDIS_GATE]
+    assert s.store.database_url is not None
+    url = parse_database_url(s.store.database_url)
+    store = await open_store(url, _keyring(s.tenancy), store_timeout=s.store.timeout)
+    app[keys.STORE] = store
+    yield
+    await store.close()
+
+
+async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Config resolution (L1 -> Redis -> the Config API or the store), its invalidation,
+    client tokens. Without Redis (built-in-store mode only): L1 alone, no messages."""
+    s = app[keys.SETTINGS]
+    redis, gate = app.get(keys.REDIS), app.get(keys.REDIS_GATE)
     keyring = _keyring(s.tenancy)
-    api = ConfigAPIClient(
-        app[keys.CONTROL_HTTP],
-        s.tenancy.config_api_url,
-        api_key=s.tenancy.config_api_key,
-        timeout=s.tenancy.config_api_timeout,
-    )
+    if keyring is None:
+        log.info(
+            "PROXY_ENCRYPTION_KEY is not set: tenant configs that hold an api_key are kept in "
+            "each worker's memory only, never written to Redis"
+        )
+    source = _config_source(app)
+    l2 = None
+    if redis is not None and gate is not None:
+        l2 = ConfigCache(redis, gate, ttl=s.tenancy.config_cache_ttl, keyring=keyring)
     resolver = TenantResolver(
-        api=api,
-        l2=ConfigCache(redis, gate, ttl=s.tenancy.config_cache_ttl, keyring=keyring),
+        source=source,
+        l2=l2,
         tasks=app[keys.TASKS],
         metrics=app[keys.METRICS],
         l1_size=s.tenancy.config_l1_size,
@@ -187,54 +207,83 @@ async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
         stale_if_error=s.tenancy.config_stale_if_error,
         events=app.get(keys.TELEMETRY),
     )
-    subscriber = InvalidationSubscriber(
-        redis,
-        gate,
-        on_invalidate=resolver.drop_local,
-        on_state=resolver.set_subscribed,
-        timeout=s.redis.timeout,
-    )
+    tokens = None
+    if s.uses_store:
+        tokens = ProxyTokens(app[keys.STORE], tasks=app[keys.TASKS], cache_ttl=s.auth.cache_ttl)
+    changes = TenantChanges(resolver, tokens)
     app[keys.TENANTS] = resolver
     app[keys.TENANT_RESOLVER] = resolver
-    app[keys.INVALIDATION] = subscriber
-    app[keys.AUTH] = _client_auth(s.auth)
-    checks: list[ReadinessCheck] = [RedisCheck(redis, gate), api]
+    app[keys.CHANGES] = changes
+    app[keys.AUTH] = _client_auth(s.auth, tokens)
+    checks: list[ReadinessCheck] = [source]
+    task = None
+    if redis is not None and gate is not None:
+        checks.insert(0, RedisCheck(redis, gate))
+        subscriber = InvalidationSubscriber(
+            redis,
+            gate,
+            on_invalidate=changes.drop_local,
+            on_state=changes.set_subscribed,
+            timeout=s.redis.timeout,
+        )
+        app[keys.INVALIDATION] = subscriber
+        task = app[keys.TASKS].spawn(subscriber.run(), name="config-invalidation")
     app[keys.READINESS] = checks
-    task = app[keys.TASKS].spawn(subscriber.run(), name="config-invalidation")
     log.info(
         "multi-tenant mode",
         extra={
-            "config_api": display_url(s.tenancy.config_api_url),
+            **_source_display(s),
+            "redis": redis is not None,
             "auth": s.auth.mode,
             "encryption": keyring is not None,
         },
     )
     yield
-    await _stop(task)
+    if task is not None:
+        await _stop(task)
+
+
+def _config_source(app: web.Application) -> ConfigSource:
+    s = app[keys.SETTINGS]
+    if s.uses_store:
+        return StoreConfigSource(app[keys.STORE])
+    assert s.tenancy.config_api_url is not None
+    return ConfigAPIClient(
+        app[keys.CONTROL_HTTP],
+        s.tenancy.config_api_url,
+        api_key=s.tenancy.config_api_key,
+        timeout=s.tenancy.config_api_timeout,
+    )
+
+
+def _source_display(s: Settings) -> dict[str, str]:
+    """The config source for the start-up log, without credentials."""
+    if s.uses_store and s.store.database_url is not None:
+        return {"store": parse_database_url(s.store.database_url).display()}
+    return {"config_api": display_url(s.tenancy.config_api_url or "")}
 
 
 def _keyring(tenancy: TenancySettings) -> KeyRing | None:
-    if tenancy.encryption_keys:
-        return KeyRing(tenancy.encryption_keys)
-    log.info(
-        "PROXY_ENCRYPTION_KEY is not set: tenant configs that hold an api_key are kept in "
-        "each worker's memory only, never written to Redis"
-    )
-    return None
+    return KeyRing(tenancy.encryption_keys) if tenancy.encryption_keys else None
 
 
-def _client_auth(auth: AuthSettings) -> Authenticator:
-    """Multi-tenant clients present JWTs, unless AUTH_MODE=none."""
+def _client_auth(auth: AuthSettings, proxy_tokens: ProxyTokens | None) -> Authenticator:
+    """Multi-tenant clients present proxy tokens (built-in store) and/or JWTs, unless
+    AUTH_MODE=none."""
     if auth.jwt_secret and len(auth.jwt_secret.encode()) < 32:
         log.warning(
             "AUTH_JWT_SECRET is shorter than 32 bytes: HS256 secrets should be 32+ random bytes"
         )
     if auth.mode == "none":
         return OpenAccess()
-    verifier = JWTVerifier(
-        secret=auth.jwt_secret, public_key=auth.jwt_public_key, leeway=auth.jwt_leeway
-    )
-    return TokenAuthenticator([verifier], cache_ttl=auth.cache_ttl)
+    verifiers = []
+    if auth.jwt_secret or auth.jwt_public_key:
+        verifiers.append(
+            JWTVerifier(
+                secret=auth.jwt_secret, public_key=auth.jwt_public_key, leeway=auth.jwt_leeway
+            )
+        )
+    return TokenAuthenticator(verifiers, cache_ttl=auth.cache_ttl, proxy_tokens=proxy_tokens)
 
 
 async def money_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,8 @@ defined here (tests/test_errors.py checks):
       InternalError
       InvalidRequestError (400 invalid_request_error / invalid_request)
         InvalidJSONError, InvalidPathError, InvalidUserIdError, MissingModelError
+        InvalidConfigError (invalid_config: a tenant document the management API
+          refuses; `param` names the field)
         InvalidEncodingError (invalid_encoding)
         UnsupportedParameterError (unsupported_parameter)
         EncryptionNotConfiguredError (encryption_not_configured)
@@ -96,6 +98,10 @@ class InvalidPathError(InvalidRequestError):
 
 class InvalidUserIdError(InvalidRequestError):
     code = "invalid_user_id"
+
+
+class InvalidConfigError(InvalidRequestError):
+    code = "invalid_config"
 
 
 class InvalidEncodingError(InvalidRequestError):

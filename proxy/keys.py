@@ -26,10 +26,12 @@ if TYPE_CHECKING:
     from proxy.readiness import ReadinessCheck
     from proxy.redis_gate import RedisGate
     from proxy.settings import Settings
+    from proxy.store import TenantStore
     from proxy.tasks import TaskSet
     from proxy.telemetry.metrics import Metrics
     from proxy.telemetry.webhook import WebhookSink
     from proxy.tenancy.auth import Authenticator
+    from proxy.tenancy.changes import TenantChanges
     from proxy.tenancy.resolver import TenantResolver
     from proxy.tenancy.source import TenantSource
     from proxy.throttled_log import RateLimitedLog
@@ -49,6 +51,8 @@ REDIS: web.AppKey[Redis] = web.AppKey("redis")
 REDIS_GATE: web.AppKey[RedisGate] = web.AppKey("redis_gate")
 TENANT_RESOLVER: web.AppKey[TenantResolver] = web.AppKey("tenant_resolver")
 INVALIDATION: web.AppKey[InvalidationSubscriber] = web.AppKey("invalidation")
+STORE: web.AppKey[TenantStore] = web.AppKey("store")  # built-in-store mode, one per worker
+CHANGES: web.AppKey[TenantChanges] = web.AppKey("changes")  # invalidation of a changed tenant
 TELEMETRY: web.AppKey[WebhookSink] = web.AppKey("telemetry")
 SINK: web.AppKey[UsageSink] = web.AppKey("sink")
 # Budgets and limits: RedisQuota with Redis, else LocalQuota (per process).

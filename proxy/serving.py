@@ -56,9 +56,11 @@ def startup_banner(settings: Settings) -> list[str]:
         + '-d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}\''
     )
     if settings.is_multi_tenant:
+        source = f"Config API {display_url(settings.tenancy.config_api_url or '')}"
+        if settings.uses_store:
+            source = f"built-in store {display_url(settings.store.database_url or '')}"
         return [
-            f"tenant-proxy listening on {url} "
-            f"(multi_tenant mode, Config API {display_url(settings.tenancy.config_api_url or '')})",
+            f"tenant-proxy listening on {url} (multi_tenant mode, {source})",
             f"try: curl -s {url}/users/USER_ID/v1/chat/completions "
             f"-H 'Authorization: Bearer <token for USER_ID>' {body}",
         ]

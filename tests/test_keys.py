@@ -12,10 +12,14 @@ from typing import Any
 from aiohttp import web
 
 from proxy import keys
+from proxy.app import create_app
+from proxy.settings import Settings
+from tests.helpers import GatewayTestServer
 from tests.upstream.test_guard import StubResolver
 
 ALL = {name: key for name, key in vars(keys).items() if isinstance(key, web.AppKey)}
-ONLY_MULTI_TENANT = {"REDIS", "REDIS_GATE", "TENANT_RESOLVER", "INVALIDATION"}
+ONLY_MULTI_TENANT = {"REDIS", "REDIS_GATE", "TENANT_RESOLVER", "INVALIDATION", "CHANGES"}
+ONLY_STORE = {"STORE"}  # built-in-store mode (DATABASE_URL without CONFIG_API_URL)
 ONLY_WHEN_GIVEN = {"TELEMETRY", "DNS_RESOLVER"}  # TELEMETRY_WEBHOOK_URL; create_app's resolver
 
 
@@ -56,6 +60,23 @@ async def test_a_started_multi_tenant_app_holds_every_key_as_annotated(make_mt_p
     client = await make_mt_proxy(dns_resolver=StubResolver({}), TELEMETRY_WEBHOOK_URL=receiver.url)
     app = client.server.app
     types = _annotated_types()
+    assert {name for name, key in ALL.items() if key not in app} == ONLY_STORE
+    for name in set(ALL) - ONLY_STORE:
+        assert _conforms(app[ALL[name]], types[name]), (name, app[ALL[name]])
+
+
+async def test_a_started_store_mode_app_holds_every_key_as_annotated(
+    aiohttp_client, mt_env, receiver, tmp_path
+):
+    env = {k: v for k, v in mt_env.items() if k != "CONFIG_API_URL"}
+    env |= {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/tenants.db",
+        "TELEMETRY_WEBHOOK_URL": receiver.url,
+    }
+    app = await create_app(Settings.from_env(env), dns_resolver=StubResolver({}))
+    client = await aiohttp_client(GatewayTestServer(app))
+    app = client.server.app
+    types = _annotated_types()
     for name, key in ALL.items():
         assert key in app, name
         assert _conforms(app[key], types[name]), (name, app[key])
@@ -65,7 +86,7 @@ async def test_a_started_static_app_holds_the_keys_of_its_mode_only(make_proxy):
     client = await make_proxy({"default": {"provider": "mock"}})
     app = client.server.app
     types = _annotated_types()
-    absent = ONLY_MULTI_TENANT | ONLY_WHEN_GIVEN
+    absent = ONLY_MULTI_TENANT | ONLY_STORE | ONLY_WHEN_GIVEN
     assert {name for name, key in ALL.items() if key not in app} == absent
     for name in set(ALL) - absent:
         assert _conforms(app[ALL[name]], types[name]), name

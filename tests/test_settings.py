@@ -113,7 +113,7 @@ def test_multi_tenant_is_detected_and_static_stays_the_default():
             {**MT, "PROXY_ENCRYPTION_KEYS": "a:" + "A" * 44 + ",a:" + "A" * 44},
             "PROXY_ENCRYPTION_KEYS",
         ),
-        ({"DATABASE_URL": "sqlite:///t.db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://u:p@h"}, "DATABASE_URL"),
     ],
 )
 def test_missing_or_bad_multi_tenant_settings_are_named(env, named):
@@ -163,3 +163,14 @@ def test_config_api_credentials_and_key_together_are_refused():
             }
         )
     assert "canary" not in str(caught.value)
+
+
+def test_built_in_store_mode_needs_no_redis_and_no_jwt_variable():
+    from proxy.serving import startup_banner
+
+    s = Settings.from_env({"DATABASE_URL": "mysql://u:s3cret@db:3306/tenants"})
+    assert s.mode == "multi_tenant" and s.uses_store
+    banner = "\n".join(startup_banner(s))
+    assert "built-in store mysql://***@db:3306/tenants" in banner and "s3cret" not in banner
+    api = Settings.from_env({**MT, "DATABASE_URL": "sqlite:///t.db"})
+    assert not api.uses_store  # CONFIG_API_URL wins: the store is not opened

@@ -1,6 +1,9 @@
 """/admin/...: Bearer PROXY_ADMIN_KEY (constant-time), JSON errors, 204 for deletions.
 
-Mounted only when PROXY_ADMIN_KEY is set; without it every /admin path is a 404.
+Mounted only when PROXY_ADMIN_KEY is set; without it every /admin path is a 404. In
+Config-API mode it holds `DELETE /admin/cache/users/{id}`; in built-in-store mode
+also the tenants (admin.tenants) and their proxy tokens (admin.tokens). Request
+bodies are bounded at 1 MiB (413).
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy import keys
+from proxy.admin import tenants, tokens
+from proxy.admin.bodies import MAX_BODY_BYTES
+from proxy.admin.errors import admin_error_response
 from proxy.api.connection import expect_continue
-from proxy.api.errors import error_response, internal_error_response
+from proxy.api.errors import internal_error_response
 from proxy.api.paths import check_user_id, split_path
 from proxy.errors import (
     AdminUnavailableError,
@@ -28,10 +34,14 @@ from proxy.redis_gate import RedisUnavailable
 ADMIN_DIGEST = web.AppKey("admin_digest", bytes)
 
 
-def create_admin_app(admin_key: str) -> web.Application:
-    app = web.Application(middlewares=[_admin_errors, _admin_auth])
+def create_admin_app(admin_key: str, *, store: bool = False) -> web.Application:
+    """`store`: built-in-store mode (the tenants and tokens endpoints too)."""
+    app = web.Application(middlewares=[_admin_errors, _admin_auth], client_max_size=MAX_BODY_BYTES)
     app[ADMIN_DIGEST] = hashlib.sha256(admin_key.encode()).digest()
     app.router.add_delete("/cache/users/{user_id}", invalidate_user, expect_handler=expect_continue)
+    if store:
+        tenants.add_routes(app.router)
+        tokens.add_routes(app.router)
     return app
 
 
@@ -42,11 +52,11 @@ async def _admin_errors(request: web.Request, handler: Handler) -> web.StreamRes
         split_path(request.raw_path)  # origin-form, no traversal: as on every path
         response = await handler(request)
     except ProxyError as e:
-        return error_response(e, request_id)
+        return admin_error_response(e, request_id)
     except web.HTTPNotFound:
-        return error_response(NotFoundError("Unknown path."), request_id)
+        return admin_error_response(NotFoundError("Unknown path."), request_id)
     except web.HTTPMethodNotAllowed:
-        return error_response(MethodNotAllowedError("Method not allowed."), request_id)
+        return admin_error_response(MethodNotAllowedError("Method not allowed."), request_id)
     except Exception:
         return internal_error_response(request, request_id)
     response.headers["x-request-id"] = request_id
@@ -67,12 +77,12 @@ async def _admin_auth(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def invalidate_user(request: web.Request) -> web.Response:
-    """DELETE /admin/cache/users/{user_id}: drop the cached config everywhere."""
+    """DELETE /admin/cache/users/{user_id}: drop the cached config (and token checks) everywhere."""
     user_id = check_user_id(request.match_info["user_id"])
-    resolver = request.config_dict.get(keys.TENANT_RESOLVER)
-    if resolver is not None:
+    changes = request.config_dict.get(keys.CHANGES)
+    if changes is not None:
         try:
-            await resolver.invalidate(user_id)
+            await changes.invalidate(user_id)
         except RedisUnavailable:
             raise AdminUnavailableError(
                 "Redis is unavailable: this worker dropped its copy; others drop theirs "

@@ -94,7 +94,9 @@ class ProxyHandler:
         reservation: Reservation | None = None  # settled in the finally, whatever happens
         try:
             self._target(request, call)
-            self._auth.authenticate(headers, record.tenant)
+            pending = self._auth.authenticate(headers, record.tenant)
+            if pending is not None:  # a proxy token not checked lately: one store query
+                await pending
             config = self._tenants.cached(record.tenant)
             if config is None:
                 config = await self._tenants.config_for(record.tenant)

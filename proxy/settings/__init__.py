@@ -88,6 +88,11 @@ class Settings:
     def is_multi_tenant(self) -> bool:
         return self.mode == MULTI_TENANT
 
+    @property
+    def uses_store(self) -> bool:
+        """Built-in-store mode: tenants and proxy tokens come from DATABASE_URL."""
+        return self.mode == MULTI_TENANT and self.tenancy.config_api_url is None
+
 
 def _check_multi_tenant(s: Settings) -> None:
     api_url = s.tenancy.config_api_url
@@ -97,12 +102,13 @@ def _check_multi_tenant(s: Settings) -> None:
             "CONFIG_API_KEY is set (sent as Bearer): only one Authorization can be sent; "
             "use one of them"
         )
-    if not s.is_multi_tenant:
+    if not s.is_multi_tenant or s.uses_store:  # the store mints proxy tokens: enough to start
         return
     if s.auth.mode != "none" and not (s.auth.jwt_secret or s.auth.jwt_public_key):
         raise SettingsError(
-            "multi-tenant mode needs client authentication: set AUTH_JWT_SECRET (HS256) or "
-            "AUTH_JWT_PUBLIC_KEY (RS256/ES256/EdDSA), or AUTH_MODE=none behind a trusted network"
+            "multi-tenant mode with a Config API needs client authentication: set "
+            "AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256/ES256/EdDSA), or "
+            "AUTH_MODE=none behind a trusted network"
         )
 
 

@@ -1,8 +1,10 @@
 """The deployment mode (SPEC section 2): detected from the environment, or forced.
 
-`static` (the default) serves one tenant from a YAML file; `multi_tenant` needs
-CONFIG_API_URL and REDIS_URL. PROXY_MODE may force either; a forced mode whose
-requirements are missing stops the start naming the missing variable.
+`static` (the default) serves one tenant from a YAML file. `multi_tenant` has two
+config sources: the external Config API (CONFIG_API_URL, which needs REDIS_URL) or
+the built-in tenant store (DATABASE_URL without CONFIG_API_URL; Redis optional).
+PROXY_MODE may force either mode; a forced mode whose requirements are missing stops
+the start naming the missing variable.
 """
 
 from __future__ import annotations
@@ -18,14 +20,12 @@ def detect_mode(r: EnvReader) -> str:
     if forced == STATIC:
         return STATIC
     if database and not api:
-        raise SettingsError(
-            "DATABASE_URL is set: the built-in tenant store is not available in this "
-            "version; use CONFIG_API_URL with REDIS_URL, or unset DATABASE_URL"
-        )
+        return MULTI_TENANT  # the built-in store: REDIS_URL optional
     if forced == MULTI_TENANT or api:  # REDIS_URL alone is static mode with Redis
         if not api:
             raise SettingsError(
-                "multi-tenant mode needs CONFIG_API_URL (the Config API's base URL)"
+                "multi-tenant mode needs CONFIG_API_URL (the Config API's base URL) or "
+                "DATABASE_URL (the built-in tenant store)"
             )
         if not redis:
             raise SettingsError("multi-tenant mode needs REDIS_URL (the shared config cache)")

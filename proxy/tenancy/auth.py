@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Protocol
 
 from proxy.errors import InvalidTokenError, MissingCredentialsError
 
 
 class Authenticator(Protocol):
-    def authenticate(self, headers: Mapping[str, str], tenant_id: str | None) -> None:
-        """Return if the caller may act as `tenant_id`; raise an AuthenticationError if not."""
+    def authenticate(
+        self, headers: Mapping[str, str], tenant_id: str | None
+    ) -> Awaitable[None] | None:
+        """Decide from what is at hand, without I/O (the hot path): None if the caller
+        may act as `tenant_id`, an AuthenticationError (or PermissionDeniedError)
+        raised if not; or, when a store lookup is needed (a proxy token this process
+        has not seen lately), an awaitable that decides the same way."""
 
 
 def presented_token(headers: Mapping[str, str]) -> str | None:

@@ -1,4 +1,8 @@
-"""Multi-tenant config resolution: L1 (this worker) -> L2 (Redis) -> the Config API.
+"""Multi-tenant config resolution: L1 (this worker) -> L2 (Redis, optional) -> the source.
+
+The source (`tenancy.source.ConfigSource`) is the Config API or the built-in store.
+Without Redis (built-in-store mode may run without it) there is no L2 and no
+invalidation message: an entry lives for CONFIG_L1_TTL in each worker.
 
 `cached()` is the hot path's sync L1 lookup of a fresh entry. Otherwise `config_for()`
 joins or starts one load per user (single-flight): the load runs as its own tracked
@@ -51,7 +55,8 @@ from proxy.event_types import CONFIG_CACHE_HIT, CONFIG_CACHE_MISS, CONFIG_LOAD_F
 from proxy.redis_gate import RedisUnavailable
 from proxy.tasks import TaskSet
 from proxy.tenancy.config import ConfigError, TenantConfig, parse_tenant_config
-from proxy.tenancy.config_api import ConfigAPIClient, ConfigDocumentError
+from proxy.tenancy.config_api import ConfigDocumentError
+from proxy.tenancy.source import ConfigSource
 from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.tenancy")
@@ -87,7 +92,7 @@ class TenantResolver:
     def __init__(
         self,
         *,
-        api: ConfigAPIClient,
+        source: ConfigSource,
         l2: ConfigCache | None,
         tasks: TaskSet,
         metrics: ConfigLookups,
@@ -100,7 +105,7 @@ class TenantResolver:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._events = events
-        self._api = api
+        self._source = source
         self._l2 = l2
         self._tasks = tasks
         self._metrics = metrics
@@ -189,16 +194,17 @@ class TenantResolver:
                     self._remember(user_id, generation, config, self._l1_ttl)
                     return config
         try:
-            doc = await self._api.fetch(user_id)
+            doc = await self._source.fetch(user_id)
             config = parse_tenant_config(doc)
-        except ProxyError as e:  # not found, or the API is unavailable
-            if e.status >= 500:
+        except ProxyError as e:  # not found, unavailable, or (store) a key that does not open
+            unavailable = e.status == 503
+            if unavailable:
                 stale = self._serve_stale(user_id, generation, e)
                 if stale is not None:
                     return stale
             self._metrics.config_lookup("error" if e.status >= 500 else "miss")
             self._event(CONFIG_LOAD_FAILED, user_id, error_code=e.code, status_code=e.status)
-            if e.status < 500:
+            if not unavailable:
                 self._remember(user_id, generation, _Refusal(e), self._negative_ttl)
             return e
         except (ConfigError, ConfigDocumentError) as e:
@@ -209,7 +215,7 @@ class TenantResolver:
             self._remember(user_id, generation, _Refusal(error), self._negative_ttl)
             return error
         self._metrics.config_lookup("miss")
-        self._event(CONFIG_CACHE_MISS, user_id, source="config_api")
+        self._event(CONFIG_CACHE_MISS, user_id, source=self._source.name)
         if self._l2 is not None:
             try:
                 await self._l2.put(user_id, doc, version)

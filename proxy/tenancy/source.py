@@ -1,8 +1,9 @@
-"""Where a tenant's config comes from: the `TenantSource` protocol and static mode's."""
+"""Where a tenant's config comes from: the `TenantSource` protocol and static mode's,
+and the `ConfigSource` protocol the multi-tenant resolver loads documents through."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from proxy.tenancy.config import TenantConfig
 
@@ -26,3 +27,19 @@ class StaticSource:
 
     async def config_for(self, tenant_id: str | None) -> TenantConfig:
         return self._config
+
+
+class ConfigSource(Protocol):
+    """Where the resolver fetches a tenant's document on a cache miss: the external
+    Config API (`config_api.ConfigAPIClient`) or the built-in store
+    (`store_source.StoreConfigSource`)."""
+
+    name: str  # in config events (`source`) and as a readiness check
+
+    async def fetch(self, user_id: str) -> dict[str, Any]:
+        """The document. Raises ConfigNotFoundError (404), ConfigUnavailableError (503,
+        served stale when a copy is kept), another ProxyError (remembered briefly), or
+        ConfigDocumentError (not a JSON object)."""
+
+    async def check(self) -> str | None:
+        """Readiness: None when reachable, else a short reason."""

@@ -1,17 +1,23 @@
 """Multi-tenant client authentication: a bearer token names the user it acts for.
 
-`TokenAuthenticator` asks its verifiers in turn (today JWTs; proxy tokens minted by
-the tenant store plug in as a second verifier) and caches the answer per token for
-at most AUTH_CACHE_TTL and never past the token's expiry, so the hot path does a
-dict lookup, not a signature check. The token's subject must equal the path's user
-id (compared in constant time), else 403.
+`TokenAuthenticator` keys everything by the SHA-256 of the presented token, so the
+hot path is one hash and one dict lookup, never a signature check or a query:
+
+- a proxy token (`tp-...`, built-in-store mode) is looked up in `ProxyTokens`; on a
+  miss `authenticate` returns the awaitable store check (single-flight per digest);
+- any other token goes to the JWT verifiers, whose answer is cached for at most
+  AUTH_CACHE_TTL and never past the token's expiry.
+
+The token's subject must equal the path's user id (compared in constant time), else
+403 `tenant_mismatch`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from proxy.errors import InvalidTokenError, MissingCredentialsError, TenantMismatchError
 from proxy.tenancy.auth import presented_token
+from proxy.tenancy.proxy_tokens import TOKEN_PREFIX, ProxyTokens
 
 CACHE_SIZE = 100_000
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
@@ -98,29 +105,47 @@ class TokenAuthenticator:
         verifiers: Sequence[TokenVerifier],
         *,
         cache_ttl: float,
+        proxy_tokens: ProxyTokens | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._verifiers = tuple(verifiers)
         self._cache_ttl = cache_ttl
+        self._proxy_tokens = proxy_tokens
         self._clock = clock
-        self._cache: dict[str, tuple[str, float]] = {}
+        self._cache: dict[bytes, tuple[bytes, float]] = {}
 
-    def authenticate(self, headers: Mapping[str, str], tenant_id: str | None) -> None:
+    def authenticate(
+        self, headers: Mapping[str, str], tenant_id: str | None
+    ) -> Awaitable[None] | None:
         token = presented_token(headers)
         if token is None:
             raise MissingCredentialsError(
                 "Missing token: send 'Authorization: Bearer <token>' or 'x-api-key: <token>'."
             )
+        digest = hashlib.sha256(token.encode()).digest()
         now = self._clock()
-        entry = self._cache.get(token)
+        proxy_tokens = self._proxy_tokens
+        if proxy_tokens is not None and token.startswith(TOKEN_PREFIX):
+            grant = proxy_tokens.cached(digest, now)
+            if grant is None:
+                return self._check_proxy_token(proxy_tokens, digest, tenant_id)
+            _same_tenant(grant.tenant, tenant_id)
+            return None
+        entry = self._cache.get(digest)
         if entry is None or entry[1] <= now:
             subject, expires = self._verify(token)
-            entry = (subject, min(expires, now + self._cache_ttl))
+            entry = (subject.encode(), min(expires, now + self._cache_ttl))
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            self._cache[token] = entry
-        if not hmac.compare_digest(entry[0].encode(), (tenant_id or "").encode()):
-            raise TenantMismatchError("The token does not belong to this user.")
+            self._cache[digest] = entry
+        _same_tenant(entry[0], tenant_id)
+        return None
+
+    async def _check_proxy_token(
+        self, proxy_tokens: ProxyTokens, digest: bytes, tenant_id: str | None
+    ) -> None:
+        grant = await proxy_tokens.check(digest)
+        _same_tenant(grant.tenant, tenant_id)
 
     def _verify(self, token: str) -> tuple[str, float]:
         for verifier in self._verifiers:
@@ -128,3 +153,8 @@ class TokenAuthenticator:
             if found is not None:
                 return found
         raise InvalidTokenError("Invalid token.")
+
+
+def _same_tenant(subject: bytes, tenant_id: str | None) -> None:
+    if not hmac.compare_digest(subject, (tenant_id or "").encode()):
+        raise TenantMismatchError("The token does not belong to this user.")

@@ -47,12 +47,12 @@ async def test_without_an_admin_key_the_admin_api_does_not_exist(make_mt_proxy):
 
 
 async def test_an_exception_in_an_admin_handler_answers_json(aiohttp_client, mt_env, caplog):
-    class ExplodingResolver:
+    class ExplodingChanges:  # the invalidation handler's collaborator (keys.CHANGES)
         async def invalidate(self, user_id: str) -> None:
             raise RuntimeError("invalidate exploded")
 
     async def install(app: web.Application) -> AsyncIterator[None]:
-        app[keys.TENANT_RESOLVER] = ExplodingResolver()
+        app[keys.CHANGES] = ExplodingChanges()
         yield
 
     app = await create_app(Settings.from_env(mt_env))

@@ -16,6 +16,9 @@ from proxy.settings.reader import EnvReader, SettingsError
         ({"REDIS_URL": "redis://r", "CONFIG_API_URL": "http://c"}, MULTI_TENANT),
         ({"REDIS_URL": "redis://r", "CONFIG_API_URL": "http://c", "PROXY_MODE": "static"}, STATIC),
         ({"PROXY_MODE": "STATIC", "DATABASE_URL": "sqlite:///x.db"}, STATIC),
+        ({"DATABASE_URL": "sqlite:///x.db"}, MULTI_TENANT),  # the built-in store, no Redis
+        ({"DATABASE_URL": "sqlite:///x.db", "PROXY_MODE": "multi_tenant"}, MULTI_TENANT),
+        ({"DATABASE_URL": "sqlite:///x.db", "REDIS_URL": "redis://r"}, MULTI_TENANT),
     ],
 )
 def test_detected_or_forced(env, mode):
@@ -28,7 +31,7 @@ def test_detected_or_forced(env, mode):
         ({"PROXY_MODE": "multi_tenant"}, "CONFIG_API_URL"),
         ({"PROXY_MODE": "multi_tenant", "CONFIG_API_URL": "http://c"}, "REDIS_URL"),
         ({"CONFIG_API_URL": "http://c"}, "REDIS_URL"),
-        ({"DATABASE_URL": "sqlite:///x.db"}, "DATABASE_URL"),
+        ({"PROXY_MODE": "multi_tenant", "REDIS_URL": "redis://r"}, "DATABASE_URL"),
         ({"PROXY_MODE": "cluster"}, "PROXY_MODE"),
     ],
 )

@@ -14,6 +14,8 @@ from proxy.tenancy.resolver import TenantResolver
 
 
 class ScriptedAPI:
+    name = "scripted"
+
     def __init__(self) -> None:
         self.answers: dict[str, object] = {}
         self.calls = 0
@@ -42,7 +44,7 @@ def clock():
 def resolver(clock):
     api = ScriptedAPI()
     r = TenantResolver(
-        api=api,
+        source=api,
         l2=None,
         tasks=TaskSet(),
         metrics=Metrics(),

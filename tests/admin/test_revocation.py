@@ -1,0 +1,218 @@
+"""A revocation under load across two gunicorn workers (SPEC 7.1: changes take effect at once).
+
+The load runs on keep-alive connections whose worker is known (the worker process
+holding the connection's socket, read from /proc). The revoke goes through one
+connection: its worker refuses the token on its next request; the other worker
+within 1 s with Redis (pub/sub), within AUTH_CACHE_TTL without.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.admin.conftest import ADMIN, ADMIN_KEY
+from tests.conftest import ENCRYPTION_KEY, REDIS_TEST_URL
+from tests.helpers import free_port, spawn_logged, wait_until_answering
+
+pytestmark = pytest.mark.slow
+CHAT = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+
+class Lane:
+    """One keep-alive HTTP/1.1 connection, so every request on it meets the same worker."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.port = writer.get_extra_info("sockname")[1]
+
+    @classmethod
+    async def open(cls, port: int) -> Lane:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def send(self, method: str, path: str, token: str, body: bytes = b"") -> int:
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readuntil(b"\r\n")
+        length = 0
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def worker_of(lane: Lane, workers: list[int], server_port: int) -> int:
+    """The worker pid whose open sockets include the server end of `lane`'s connection."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            local, remote = int(cols[1].rsplit(":", 1)[1], 16), int(cols[2].rsplit(":", 1)[1], 16)
+            if local == server_port and remote == lane.port:
+                inode = cols[9]
+    assert inode is not None
+    for pid in workers:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError("no worker holds the connection")
+
+
+def worker_pids(master: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == master:
+                found.append(int(entry))
+    return found
+
+
+@dataclass
+class Sent:
+    started: float
+    status: int
+
+
+@dataclass
+class Load:
+    lanes: dict[int, list[Lane]]  # worker pid -> its lanes
+    runners: int = 0
+    log: dict[int, list[Sent]] = field(default_factory=dict)  # lane port -> what it got
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    warm: asyncio.Event = field(default_factory=asyncio.Event)  # every lane sent 20
+    refused: asyncio.Event = field(default_factory=asyncio.Event)  # every lane last got a 401
+
+    async def run(self, lane: Lane, token: str) -> None:
+        sent = self.log.setdefault(lane.port, [])
+        while not self.stop.is_set():
+            started = time.monotonic()
+            status = await lane.send("POST", "/users/acme/v1/chat/completions", token, CHAT)
+            sent.append(Sent(started, status))
+            self._progress()
+
+    def _progress(self) -> None:
+        logs = list(self.log.values())
+        if len(logs) < self.runners:
+            return
+        if all(len(sent) >= 20 for sent in logs):
+            self.warm.set()
+        if all(sent and sent[-1].status == 401 for sent in logs):
+            self.refused.set()
+
+
+async def _serve(tmp_path: Path, **env: str):
+    port = free_port()
+    environ = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/tenants.db",
+        "PROXY_ADMIN_KEY": ADMIN_KEY,
+        "PROXY_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "PROXY_HOST": "127.0.0.1",
+        "PROXY_PORT": str(port),
+        "PROXY_WORKERS": "2",
+        "PROXY_REQUEST_LOG": "0",
+        "PROXY_GRACEFUL_TIMEOUT": "5",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        **env,
+    }
+    for name in ("REDIS_URL", "CONFIG_API_URL"):
+        if name not in env:
+            environ.pop(name, None)
+    tenant_proxy = str(Path(sys.executable).with_name("tenant-proxy"))
+    proc = await spawn_logged(tmp_path, tenant_proxy, "serve", env=environ)
+    await wait_until_answering(f"http://127.0.0.1:{port}", proc, tmp_path)
+    return proc, port
+
+
+async def _lanes_on_both_workers(port: int, workers: list[int]) -> dict[int, list[Lane]]:
+    lanes: dict[int, list[Lane]] = {pid: [] for pid in workers}
+    for _ in range(60):
+        lane = await Lane.open(port)
+        assert await lane.send("GET", "/healthz", "x") == 200
+        lanes[worker_of(lane, workers, port)].append(lane)
+        if all(len(v) >= 3 for v in lanes.values()):
+            return lanes
+    raise AssertionError(f"connections did not spread over both workers: {lanes}")
+
+
+@pytest.mark.parametrize("with_redis", [True, False], ids=["redis", "no-redis"])
+async def test_a_revoke_under_load_reaches_every_worker(tmp_path, redis_client, with_redis):
+    env = {"REDIS_URL": REDIS_TEST_URL} if with_redis else {"AUTH_CACHE_TTL": "1"}
+    bound = 1.0  # SPEC 7.1: 1 s with Redis (pub/sub); AUTH_CACHE_TTL (set to 1 s) without
+    proc, port = await _serve(tmp_path, **env)
+    lanes: dict[int, list[Lane]] = {}
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=ADMIN) as admin:
+            await admin.post(
+                "/admin/tenants", json={"tenant_id": "acme", "default": {"provider": "mock"}}
+            )
+            async with admin.post("/admin/tenants/acme/tokens", json={}) as resp:
+                minted = await resp.json()
+        workers = worker_pids(proc.pid)
+        assert len(workers) == 2
+        lanes = await _lanes_on_both_workers(port, workers)
+        revoking_worker, other_worker = workers
+        revoker, *busy = lanes[revoking_worker]
+        load = Load(lanes, runners=len(busy) + len(lanes[other_worker]))
+        runners = [
+            asyncio.ensure_future(load.run(lane, minted["token"]))
+            for lane in busy + lanes[other_worker]
+        ]
+        await asyncio.wait_for(load.warm.wait(), 30)
+        assert all(s.status == 200 for sent in load.log.values() for s in sent)
+
+        path = f"/admin/tenants/acme/tokens/{minted['token_id']}"
+        assert await revoker.send("DELETE", path, ADMIN_KEY) == 204
+        revoked = time.monotonic()
+        assert (
+            await revoker.send("POST", "/users/acme/v1/chat/completions", minted["token"], CHAT)
+            == 401
+        )
+
+        await asyncio.wait_for(load.refused.wait(), bound + 2.0)
+        load.stop.set()
+        await asyncio.gather(*runners)
+    finally:
+        for worker_lanes in lanes.values():
+            for lane in worker_lanes:
+                lane.close()
+        proc.terminate()
+        await proc.wait()
+
+    def last_accepted(lanes_of: list[Lane]) -> float:
+        """How long after the revoke the last accepted request of these lanes started."""
+        starts = [
+            s.started - revoked
+            for lane in lanes_of
+            for s in load.log[lane.port]
+            if s.status == 200 and s.started > revoked
+        ]
+        return max(starts, default=0.0)
+
+    assert last_accepted(busy) == 0.0  # the answering worker: refused at once
+    assert last_accepted(lanes[other_worker]) < bound  # every other worker within the bound
+    for lane in busy + lanes[other_worker]:
+        assert load.log[lane.port][-1].status == 401
