@@ -121,6 +121,7 @@ class StandIn:
     known: set[str] = field(default_factory=set)  # every id that ever had a tenant
     invalidated: list[str] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path_qs)
+    max_page: int = 1000  # scripted: answer fewer items than asked, as an API may
 
     def __post_init__(self) -> None:
         document = load_document()
@@ -129,7 +130,7 @@ class StandIn:
         self._patch = _validator(document, "TenantPatch")
         self._mint = _validator(document, "TokenMint")
 
-    async def add_usage(
+    def add_usage(
         self, tenant_id: str, model: str, requests: int, *, day: str | None = None
     ) -> None:
         """`requests` priced requests of 10 input and 5 output tokens each."""
@@ -223,6 +224,7 @@ class StandIn:
 
     async def list_tenants(self, request: web.Request) -> web.Response:
         limit, after = _page_args(request)
+        limit = min(limit, self.max_page)
         ids = sorted(t for t in self.tenants if after is None or t > after)
         page = ids[:limit]
         cursor = _cursor(page[-1]) if len(ids) > limit else None
@@ -281,6 +283,7 @@ class StandIn:
     async def list_tokens(self, request: web.Request) -> web.Response:
         tenant_id = self._tenant(request)
         limit, after = _page_args(request)
+        limit = min(limit, self.max_page)
         ids = sorted(
             t.token_id
             for t in self.tokens.values()
@@ -439,26 +442,33 @@ def _keep_masked_keys(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str
 
 
 @contextmanager
-def standin_in_thread(standin: StandIn) -> Iterator[StandIn]:
-    """Serve `standin` on loopback from a thread of its own (for synchronous tests)."""
+def serve_in_thread(app: web.Application) -> Iterator[str]:
+    """Serve `app` on loopback from a thread of its own (the tests that use it are
+    synchronous: they run the CLI as a process); yields its URL."""
     import asyncio
     import threading
 
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(standin.app(), access_log=None)
+    runner = web.AppRunner(app, access_log=None)
     port = free_port()
     loop.run_until_complete(runner.setup())
     loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    standin.url = f"http://127.0.0.1:{port}"
     try:
-        yield standin
+        yield f"http://127.0.0.1:{port}"
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.run_until_complete(runner.cleanup())
         loop.close()
+
+
+@contextmanager
+def standin_in_thread(standin: StandIn) -> Iterator[StandIn]:
+    with serve_in_thread(standin.app()) as url:
+        standin.url = url
+        yield standin
 
 
 # --- the real gateway
@@ -473,26 +483,53 @@ class LiveGateway:
     url: str
     admin_key: str = ADMIN_KEY
 
-    async def add_usage(
+    def add_usage(
         self, tenant_id: str, model: str, requests: int, *, day: str | None = None
     ) -> None:
         """Real requests through the proxy with a fresh token; `day` must be today.
         The tenant's routes must answer `model` (e.g. `default: {provider: mock}`)."""
-        import aiohttp
+        today = datetime.now(UTC).date().isoformat()
+        assert day in (None, today)
+        before = self._requests_today(tenant_id, today)
+        minted = _post(
+            f"{self.url}/admin/tenants/{tenant_id}/tokens",
+            {"name": "usage"},
+            {"Authorization": f"Bearer {self.admin_key}"},
+        )
+        for _ in range(requests):
+            _post(
+                f"{self.url}/users/{tenant_id}/v1/chat/completions",
+                {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+                {"Authorization": f"Bearer {minted['token']}"},
+            )
+        deadline = time.monotonic() + 10  # usage is written in batches, off the request path
+        while self._requests_today(tenant_id, today) < before + requests:
+            assert time.monotonic() < deadline, "the usage report never showed the requests"
+            time.sleep(0.1)
 
-        assert day in (None, datetime.now(UTC).date().isoformat())
-        headers = {"Authorization": f"Bearer {self.admin_key}"}
-        async with aiohttp.ClientSession() as session:
-            minted = f"{self.url}/admin/tenants/{tenant_id}/tokens"
-            async with session.post(minted, json={"name": "usage"}, headers=headers) as resp:
-                token = (await resp.json())["token"]
-            for _ in range(requests):
-                async with session.post(
-                    f"{self.url}/users/{tenant_id}/v1/chat/completions",
-                    json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
-                    headers={"Authorization": f"Bearer {token}"},
-                ) as resp:
-                    assert resp.status == 200, await resp.text()
+    def _requests_today(self, tenant_id: str, today: str) -> int:
+        request = urllib.request.Request(
+            f"{self.url}/admin/tenants/{tenant_id}/usage?start={today}&end={today}",
+            headers={"Authorization": f"Bearer {self.admin_key}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(orjson.loads(response.read())["total"]["requests"])
+        except urllib.error.HTTPError as e:
+            if e.code == 404:  # no usage yet
+                return 0
+            raise
+
+
+def _post(url: str, body: Any, headers: dict[str, str]) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=orjson.dumps(body),
+        headers={**headers, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return orjson.loads(response.read())
 
 
 @contextmanager

@@ -130,7 +130,7 @@ class AdminClient:
             status, raw = exchange(method, url, self._headers(body), data, self.timeout)
         except TransportError as e:
             raise self._unreachable(e.reason) from None
-        if status >= 400:
+        if not 200 <= status < 300:
             raise _api_error(status, raw)
         if not raw.strip():
             return None
@@ -183,4 +183,6 @@ def _api_error(status: int, raw: bytes) -> APIError:
             phrase = HTTPStatus(status).phrase
         except ValueError:
             phrase = "error"
+        if 300 <= status < 400:
+            phrase += ", a redirect (not followed: --url must name the gateway itself)"
         return APIError(status, f"the gateway answered {phrase}")
