@@ -7,20 +7,36 @@ Both read only DATABASE_URL, STORE_TIMEOUT and the key variables. Exit 0 on succ
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from proxy.database_url import parse_database_url
-from proxy.errors import ProxyError
-from proxy.keyring import KeyRing
-from proxy.settings import Settings, SettingsError
-from proxy.store import StoreSetupError
-from proxy.store.open import migrate_database, open_store
-from proxy.store.rotation import RotationReport, rotate_keys
+if TYPE_CHECKING:
+    from proxy.cli.client import Commands
+    from proxy.settings import Settings
+    from proxy.store.rotation import RotationReport
+
+
+def add_commands(commands: Commands, api_options: argparse.ArgumentParser) -> None:
+    db = commands.add_parser("db", help="the built-in tenant store's schema ($DATABASE_URL)")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    migrate = db_commands.add_parser("migrate", help="create or upgrade the schema (idempotent)")
+    migrate.set_defaults(run=lambda args, environ: run_store_command("db migrate"), parser=migrate)
+    keys = commands.add_parser("keys", help="the store's encryption keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
+    rotate = keys_commands.add_parser(
+        "rotate", help="re-encrypt every tenant's keys under the first key of the ring"
+    )
+    rotate.set_defaults(run=lambda args, environ: run_store_command("keys rotate"), parser=rotate)
 
 
 def run_store_command(command: str, *, out: TextIO | None = None) -> int:
+    import asyncio
+
+    from proxy.errors import ProxyError
+    from proxy.settings import Settings, SettingsError
+    from proxy.store import StoreSetupError
+
     out = out or sys.stdout
     try:
         settings = Settings.for_store_commands()
@@ -33,6 +49,9 @@ def run_store_command(command: str, *, out: TextIO | None = None) -> int:
 
 
 async def _migrate(settings: Settings, out: TextIO) -> int:
+    from proxy.database_url import parse_database_url
+    from proxy.store.open import migrate_database
+
     url = parse_database_url(settings.store.database_url or "")
     before, after = await migrate_database(url, store_timeout=settings.store.timeout)
     if before == after:
@@ -43,6 +62,12 @@ async def _migrate(settings: Settings, out: TextIO) -> int:
 
 
 async def _rotate(settings: Settings, out: TextIO) -> int:
+    from proxy.database_url import parse_database_url
+    from proxy.keyring import KeyRing
+    from proxy.settings import SettingsError
+    from proxy.store.open import open_store
+    from proxy.store.rotation import rotate_keys
+
     if not settings.tenancy.encryption_keys:
         raise SettingsError("keys rotate needs PROXY_ENCRYPTION_KEYS (or PROXY_ENCRYPTION_KEY)")
     url = parse_database_url(settings.store.database_url or "")

@@ -1,0 +1,73 @@
+"""`tenant-proxy usage TENANT_ID --start --end [--group-by day|model]`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.cli.conftest import columns, failed, ok
+
+TODAY = datetime.now(UTC).date().isoformat()
+HEADERS = [
+    "REQUESTS", "INPUT_TOKENS", "OUTPUT_TOKENS", "CACHED_TOKENS", "COST_USD", "UNPRICED"
+]  # fmt: skip
+
+
+@pytest.fixture
+def api(standin_api):
+    """The stand-in: the gateway has no usage endpoint yet (the metering API is not built)."""
+    return standin_api
+
+
+@pytest.fixture
+def tenant(cli, api):
+    doc = "default: {provider: mock}\nbudget: {monthly_usd: 100}\n"
+    ok(cli("tenants", "create", "acme", "--config", "-", stdin=doc))
+    api.add_usage("acme", "mock-a", 3)
+    api.add_usage("acme", "mock-b", 2)
+    return "acme"
+
+
+def test_by_model_one_row_per_model_then_the_total_and_the_budget(cli, tenant):
+    out = ok(cli("usage", tenant, "--start", TODAY, "--end", TODAY, "--group-by", "model"))
+    lines = out.splitlines()
+    table = columns("\n".join(lines[:-2]))
+    assert table[0] == ["MODEL", *HEADERS]
+    assert [(row[0], row[1]) for row in table[1:]] == [
+        ("mock-a", "3"),
+        ("mock-b", "2"),
+        ("total", "5"),
+    ]
+    assert lines[-2] == "refused: 0"
+    assert lines[-1].startswith(f"budget {TODAY[:7]}: spent ") and lines[-1].endswith(
+        "of 100.000000"
+    )
+
+
+def test_by_day_is_the_default(cli, tenant):
+    table = columns(ok(cli("usage", tenant, "--start", TODAY, "--end", TODAY)))
+    assert table[0][0] == "DAY"
+    assert (table[1][0], table[1][1]) == (TODAY, "5")
+
+
+def test_json_is_the_api_report(cli, tenant):
+    report = json.loads(ok(cli("usage", tenant, "--json", "--start", TODAY, "--end", TODAY)))
+    assert (report["tenant_id"], report["start"], report["end"]) == (tenant, TODAY, TODAY)
+    assert report["group_by"] == "day" and report["total"]["requests"] == 5
+    assert set(report["budget"]) == {"month", "monthly_usd", "spent_usd", "reserved_usd"}
+
+
+def test_usage_errors(cli, tenant):
+    assert "--start" in failed(cli("usage", tenant, "--start", "2026-13-01", "--end", TODAY), 2)
+    assert "--end" in failed(cli("usage", tenant, "--start", TODAY, "--end", "tomorrow"), 2)
+    assert "after" in failed(
+        cli("usage", tenant, "--start", "2026-02-02", "--end", "2026-02-01"), 2
+    )
+    assert failed(cli("usage", tenant, "--start", TODAY), 2)
+    assert "--group-by" in failed(
+        cli("usage", tenant, "--start", TODAY, "--end", TODAY, "--group-by", "week"), 2
+    )
+    never = failed(cli("usage", "nobody", "--start", TODAY, "--end", TODAY))
+    assert never.endswith("(HTTP 404, not_found)")
