@@ -160,6 +160,9 @@ def run_dev(settings: Settings) -> None:
     from proxy.telemetry.logs import configure_logging
 
     configure_logging(settings.telemetry.log_level)
+    metrics_dir = settings.telemetry.prometheus_multiproc_dir
+    if metrics_dir:  # made and cleaned, as gunicorn's master does (on_starting)
+        prepare_metrics_dir({"PROMETHEUS_MULTIPROC_DIR": metrics_dir})
 
     async def serve() -> None:
         runner = build_runner(await create_app(settings), settings)
