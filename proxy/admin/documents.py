@@ -128,9 +128,10 @@ def _routes(document: dict[str, Any]) -> Iterator[tuple[int | None, dict[str, An
 
 
 def _named_routes(document: dict[str, Any]) -> Iterator[tuple[tuple[str, Any], dict[str, Any]]]:
-    """Routes by identity: ("model", model_name) or ("default", None)."""
+    """Routes by identity: ("model", model_name) or ("default", None). A route whose
+    `model_name` is not a string has none (validation refuses it, 400 invalid_config)."""
     for i, route in _routes(document):
         if i is None:
             yield ("default", None), route
-        else:
-            yield ("model", route.get("model_name")), route
+        elif isinstance(name := route.get("model_name"), str):
+            yield ("model", name), route

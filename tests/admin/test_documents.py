@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.admin.documents import keep_masked_keys, masked, merge_patch
+from proxy.admin.documents import keep_masked_keys, masked, merge_patch, patched_document
+from proxy.errors import InvalidConfigError
+from proxy.store import TenantRow
 
 RFC_7396_EXAMPLES = [
     ({"a": "b"}, {"a": "c"}, {"a": "c"}),
@@ -51,3 +53,11 @@ def test_a_mask_keeps_the_key_of_the_same_route_only():
     assert [m["api_key"] for m in kept["models"]] == ["sk-bbbbbbbbbbbb-0001", "sk-...0001"]
     assert kept["default"]["api_key"] == "tiny"
     assert edited["models"][0]["api_key"] == "sk-...0001"  # the input is not changed
+
+
+def test_a_model_name_that_is_not_a_string_is_refused_as_invalid_config():
+    stored = {"models": [{"model_name": "a", "api_base": "https://x", "api_key": "sk-x-0001"}]}
+    row = TenantRow("t1", stored, 1, 0.0, 0.0)
+    with pytest.raises(InvalidConfigError) as refused:  # was a TypeError: a 500
+        patched_document(row, {"models": [{"model_name": {}, "provider": None}]})
+    assert refused.value.param == "models[0].model_name"
