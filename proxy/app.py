@@ -46,7 +46,9 @@ from proxy.tenancy.resolver import TenantResolver
 from proxy.tenancy.source import StaticSource
 from proxy.tenancy.static import load_static_config
 from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
+from proxy.upstream.breaker import Breakers
 from proxy.upstream.exchange import Exchange
+from proxy.upstream.retry_budget import RetryBudget
 from proxy.upstream.send import Send
 from proxy.upstream.session import http_ctx
 
@@ -306,11 +308,22 @@ async def _proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     send = Send(
         app[keys.HTTP], connect_timeout=settings.upstream_connect_timeout, warnings=warnings
     )
+    breakers = Breakers()  # per worker (SPEC 12): keyed by tenant and route
+    metrics.watch_gauge(
+        "tenant_proxy_breakers_open",
+        "Circuit breakers open (or half-open) in this worker now.",
+        breakers.open_count,
+    )
+    metrics.watch_total(
+        "tenant_proxy_breakers_opened",
+        "Times a circuit breaker opened.",
+        lambda: breakers.opened,
+    )
     app[keys.PROXY] = ProxyHandler(
         tenants=app[keys.TENANTS],
         auth=app[keys.AUTH],
         admission=AdmitAll(),
-        exchange=Exchange(send, PROVIDERS),
+        exchange=Exchange(send, PROVIDERS, breakers=breakers, budget=RetryBudget()),
         relay=Relay(lifecycle=app[keys.LIFECYCLE], metrics=metrics, warnings=warnings),
         settlement=Settlement(prices=PriceBook(), metrics=metrics, sink=app[keys.SINK]),
         ids=app[keys.IDS],

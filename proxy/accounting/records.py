@@ -15,8 +15,6 @@ from typing import Protocol
 
 log = logging.getLogger("proxy.accounting")
 
-log = logging.getLogger("proxy.accounting")
-
 
 # Not slotted: orjson serialises a plain dataclass through its __dict__, 3x faster.
 @dataclass
@@ -40,6 +38,9 @@ class UsageRecord:
     upstream_ms: float | None = None
     stream: bool = False
     usage_estimated: bool = False
+    attempts: int = 0  # upstream tries, all routes together (SPEC 12)
+    route: str | None = None  # the fallback route that answered, when one did
+    fallback_from: str | None = None  # the route the client's model chose, when a fallback answered
 
 
 class UsageSink(Protocol):
