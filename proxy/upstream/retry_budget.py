@@ -50,7 +50,7 @@ class RetryBudget:
         """Take one retry if the window allows it; False: pass the failure through."""
         now = int(self._clock())
         window = self._window((tenant, route), now)
-        if sum(window.retries) >= RATIO * sum(window.firsts) + MIN_RETRIES:
+        if sum(window.retries) + 1 > RATIO * sum(window.firsts) + MIN_RETRIES:
             return False
         window.retries[now % WINDOW_S] += 1
         return True
