@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from time import perf_counter
 
 from proxy.errors import UpstreamTimeoutError
 from proxy.providers import LocalAnswers, LocalReply
 from proxy.providers.mock.reply import error_reply
 from proxy.providers.translation import Translation
-from proxy.route import Route
+from proxy.route import MockFaults, Route
 from proxy.upstream.call import Call
 from proxy.upstream.send import Outgoing
 
@@ -35,10 +36,15 @@ class LocalSend:
         """Nothing to make: the answer is made per try."""
         return _NOTHING
 
-    async def attempt(self, call: Call, route: Route, out: Outgoing) -> LocalReply:
-        faults = route.mock_faults
-        if faults is None:
-            return await self.send(call, route)
+    def attempt(self, call: Call, route: Route, out: Outgoing) -> Awaitable[LocalReply]:
+        return self.send(call, route)
+
+    def send(self, call: Call, route: Route) -> Awaitable[LocalReply]:
+        if route.mock_faults is not None:
+            return self._faulty(call, route, route.mock_faults)
+        return self._answer(call, route)
+
+    async def _faulty(self, call: Call, route: Route, faults: MockFaults) -> LocalReply:
         call.sent_wall = time.time()
         call.sent = perf_counter()
         if faults.stall_ms:
@@ -57,14 +63,14 @@ class LocalSend:
                 return error_reply(
                     faults.fail_status, "A scripted mock fault (mock_fail).", error_type="api_error"
                 )
-        reply = await self.send(call, route)
+        reply = await self._answer(call, route)
         cut = faults.cut_after_chunks
         if cut is not None and reply.events and cut < len(reply.events):
             del reply.events[cut:]
             reply.cut = True
         return reply
 
-    async def send(self, call: Call, route: Route) -> LocalReply:
+    async def _answer(self, call: Call, route: Route) -> LocalReply:
         call.sent_wall = time.time()
         call.sent = perf_counter()
         if route.mock_latency_ms:

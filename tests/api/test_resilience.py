@@ -329,3 +329,87 @@ async def test_a_stream_is_never_retried_once_it_started(make_proxy, upstream, s
         "upstream_stream_error",
         True,
     )
+
+
+# The mock's scripted faults: the README's demo of breakers and fallbacks, offline.
+
+
+def _mock(name: str, **extra: object) -> dict[str, object]:
+    return {"model_name": name, "provider": "mock", **extra}
+
+
+async def test_mock_faults_open_a_breaker_and_a_fallback_answers(make_proxy, sink):
+    doc = {
+        "models": [
+            _mock("gpt-4o", mock_fail={"status": 503}, breaker={"failures": 2},
+                  fallbacks=["backup"]),
+            _mock("backup"),
+        ]
+    }  # fmt: skip
+    client = await make_proxy(doc)
+    seen = []
+    for _ in range(3):
+        resp = await client.post(CHAT, json=ASK)
+        assert resp.status == 200
+        seen.append((resp.headers["x-proxy-route"], resp.headers["x-proxy-attempts"]))
+    # Two failed tries open the breaker; the third request goes straight to the fallback.
+    assert seen == [("backup", "2"), ("backup", "2"), ("backup", "1")]
+    metrics = await (await client.get("/metrics")).text()
+    assert "tenant_proxy_breakers_open 1.0" in metrics
+
+
+async def test_mock_fail_every_n_fails_every_nth_request_and_a_retry_gets_past_it(make_proxy):
+    doc = {"models": [_mock("gpt-4o", mock_fail={"status": 500, "every_n": 2}, retry=RETRY)]}
+    client = await make_proxy(doc)
+    first, second = [await client.post(CHAT, json=ASK) for _ in range(2)]
+    assert (first.status, first.headers["x-proxy-attempts"]) == (200, "1")
+    assert (second.status, second.headers["x-proxy-attempts"]) == (200, "2")
+    plain = await make_proxy({"models": [_mock("gpt-4o", mock_fail={"status": 500})]})
+    resp = await plain.post(CHAT, json=ASK)
+    assert resp.status == 500 and (await resp.json())["error"]["type"] == "api_error"
+
+
+async def test_a_mock_stall_longer_than_the_timeout_is_a_timeout(make_proxy):
+    doc = {"models": [_mock("gpt-4o", mock_stall_ms=60_000, timeout_s=0.05)]}
+    resp = await (await make_proxy(doc)).post(CHAT, json=ASK)
+    assert resp.status == 504 and (await resp.json())["error"]["code"] == "upstream_timeout"
+
+
+async def test_a_cut_mock_stream_ends_with_an_error_event_in_the_clients_format(make_proxy, sink):
+    client = await make_proxy({"models": [_mock("claude", mock_cut_after_chunks=2)]})
+    resp = await client.post(
+        "/v1/messages",
+        json={"model": "claude", "max_tokens": 9, "messages": ASK["messages"], "stream": True},
+    )
+    text = await resp.read()
+    *_, last = text.strip().split(b"\n\n")
+    assert text.count(b"event: ") == 3 and last.startswith(b"event: error\ndata: ")
+    assert orjson.loads(last.split(b"data: ", 1)[1])["error"]["type"] == "api_error"
+    resp = await client.post(CHAT, json={**ASK, "model": "claude", "stream": True})
+    *_, last = (await resp.read()).strip().split(b"\n\n")
+    assert orjson.loads(last.removeprefix(b"data: "))["error"]["code"] == "upstream_stream_error"
+    records = await sink.wait_for(2)
+    assert [(r.status, r.error) for r in records] == [(502, "upstream_stream_error")] * 2
+
+
+async def test_an_anthropic_stream_cut_upstream_ends_with_anthropics_error_event(
+    make_proxy, upstream
+):
+    async def cut(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(b'event: ping\ndata: {"type":"ping"}\n\n')
+        request.transport.abort()
+        return resp
+
+    upstream.handler = cut
+    doc = {"models": [{"model_name": "claude", "provider": "anthropic", "api_base": upstream.url,
+                       "api_key": "sk-ant-0001"}]}  # fmt: skip
+    client = await make_proxy(doc)
+    resp = await client.post(
+        "/v1/messages",
+        json={"model": "claude", "max_tokens": 9, "messages": ASK["messages"], "stream": True},
+    )
+    text = await resp.read()
+    assert text.startswith(b"event: ping")
+    assert text.endswith(b"\n\n") and b"\n\nevent: error\ndata: " in text
