@@ -77,10 +77,13 @@ class Route:
         """The route's name in records, headers and breaker keys."""
         return self.model_name if self.model_name is not None else DEFAULT_ROUTE_NAME
 
-    @property
-    def is_resilient(self) -> bool:
-        """Has a `retry`, `breaker` or `fallbacks`: the exchange's general path."""
-        return self.retry is not None or self.breaker is not None or bool(self.fallbacks)
+    # Has a `retry`, `breaker` or `fallbacks`: the exchange's general path. Derived once
+    # (a slot read on the hot path, not a property call).
+    is_resilient: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        resilient = self.retry is not None or self.breaker is not None or bool(self.fallbacks)
+        object.__setattr__(self, "is_resilient", resilient)
 
     @property
     def is_mock(self) -> bool:

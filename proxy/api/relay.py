@@ -42,6 +42,7 @@ from proxy.upstream.headers import copy_response_headers
 from proxy.upstream.send import TRANSPORT_ERRORS, transport_error
 
 _upstream_log = logging.getLogger("proxy.upstream")
+_COUNTS = tuple(str(n) for n in range(16))  # x-proxy-attempts values, made once
 
 
 class _CoalescingStreamResponse(web.StreamResponse):
@@ -280,7 +281,8 @@ class Relay:
         add = headers.add
         record = call.record
         add("x-request-id", record.request_id)
-        add("x-proxy-attempts", str(record.attempts))
+        attempts = record.attempts
+        add("x-proxy-attempts", _COUNTS[attempts] if attempts < 16 else str(attempts))
         if record.route is not None:
             add("x-proxy-route", record.route)
         add("x-upstream-request-start", "%.6f" % start_wall)  # noqa: UP031

@@ -42,7 +42,12 @@ from proxy.errors import (
     UpstreamUnreachableError,
 )
 from proxy.providers import LocalReply, Provider
-from proxy.providers.translation import Translation, translation_for
+from proxy.providers.translation import (
+    CHAT_COMPLETIONS,
+    MESSAGES,
+    Translation,
+    translation_for,
+)
 from proxy.route import RetryPolicy, Route
 from proxy.upstream.breaker import Breakers
 from proxy.upstream.call import Call
@@ -86,6 +91,12 @@ class Exchange:
             name: send if entry.local is None else LocalSend(entry.local())
             for name, entry in providers.items()
         }
+        # Per provider: its transport and the client paths it serves translated, so
+        # the plain path's check is one lookup and one set membership.
+        self._plain: dict[str, tuple[Transport, frozenset[str]]] = {
+            name: (transport, _translated_paths(name))
+            for name, transport in self._transports.items()
+        }
         self._breakers = breakers if breakers is not None else Breakers()
         self._budget = budget if budget is not None else RetryBudget()
         self._sleep = sleep
@@ -94,10 +105,11 @@ class Exchange:
     def send(self, call: Call, route: Route) -> Awaitable[Answer]:
         """The answer to `call`, from `route` (the edge's choice) or from the fallback
         that answered (which becomes `call.route`)."""
-        if route.is_resilient or translation_for(call.path, route.provider) is not None:
+        transport, translated = self._plain[route.provider]
+        if route.is_resilient or call.path in translated:
             return self._resilient(call, route)
         call.record.attempts = 1
-        return self._transports[route.provider].send(call, route)
+        return transport.send(call, route)
 
     async def _resilient(self, call: Call, first: Route) -> Answer:
         held: Answer | None = None  # the last failed answer: passed through if all fail
@@ -217,6 +229,11 @@ class Exchange:
             return asked if asked <= policy.max_wait_s else None
         ceiling = min(BACKOFF_CAP_S, policy.backoff_ms / 1000 * 2.0 ** min(retry, 30))
         return ceiling * self._jitter()  # full jitter
+
+
+def _translated_paths(provider: str) -> frozenset[str]:
+    """The client paths whose requests `provider` serves in the other format."""
+    return frozenset(p for p in (CHAT_COMPLETIONS, MESSAGES) if translation_for(p, provider))
 
 
 def _answered(call: Call, first: Route, route: Route, translation: Translation | None) -> None:
