@@ -16,7 +16,9 @@ speaks the other format: `providers.translation`), then tried as its `retry` blo
 says, the same bytes every time. Nothing has reached the client while the exchange
 runs, so it may repeat a try, or answer from another route, until it returns.
 
-What is retried, or sends a request on to the next route: a refused or reset
+A fallback whose format cannot express the request (SPEC 13's refusals) is skipped;
+the first route's refusal goes to the client. What is retried, or sends a request on
+to the next route: a refused or reset
 connection, a timeout before the answer's headers, or a status in `on_status`
 (SPEC 12's default list when the route has no `retry`). A `Retry-After` longer than
 `max_wait_s` passes the answer through at once; so does a spent retry budget.
@@ -36,6 +38,7 @@ from typing import Protocol
 import aiohttp
 
 from proxy.errors import (
+    InvalidRequestError,
     ProxyError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
@@ -125,6 +128,10 @@ class Exchange:
                     e.__traceback__ = None
                     unavailable.append(e)
                     continue
+                except InvalidRequestError:
+                    if route is first:
+                        raise
+                    continue  # a fallback that cannot express the request is not sent it
                 except RETRYABLE_ERRORS as e:
                     e.__traceback__ = None
                     failure[:] = [e]

@@ -413,3 +413,19 @@ async def test_an_anthropic_stream_cut_upstream_ends_with_anthropics_error_event
     text = await resp.read()
     assert text.startswith(b"event: ping")
     assert text.endswith(b"\n\n") and b"\n\nevent: error\ndata: " in text
+
+
+async def test_a_fallback_that_cannot_express_the_request_is_skipped(make_proxy, upstream):
+    upstream.handler = _status(503)
+    doc = {
+        "models": [
+            _route(upstream.url, fallbacks=["claude", "m"]),
+            {"model_name": "claude", "provider": "anthropic", "api_base": upstream.url,
+             "api_key": "sk-ant-0001"},
+            _mock("m"),
+        ]
+    }  # fmt: skip
+    client = await make_proxy(doc)
+    resp = await client.post(CHAT, json={**ASK, "n": 2})  # Anthropic has no `n`
+    assert resp.status == 200 and resp.headers["x-proxy-route"] == "m"
+    assert resp.headers["x-proxy-attempts"] == "2" and len(upstream.seen) == 1
