@@ -23,8 +23,9 @@ from bench.mock_config_api import MockConfigAPI
 from bench.processes import free_port
 from proxy.api.paths import split_user_path
 from proxy.cache.configs import ConfigCache
-from proxy.cache.redis_client import RedisGate, open_redis
+from proxy.cache.redis_client import open_redis
 from proxy.keyring import KeyRing
+from proxy.redis_gate import RedisGate
 from proxy.tasks import TaskSet
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.config_api import ConfigAPIClient

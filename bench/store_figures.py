@@ -14,9 +14,9 @@ import random
 import statistics
 import time
 
+from proxy.database_url import StoreURL, parse_database_url
 from proxy.keyring import KeyRing
 from proxy.store.open import migrate_database, open_store
-from proxy.store.url import StoreURL, parse_database_url
 
 DOC = {
     "models": [

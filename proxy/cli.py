@@ -70,10 +70,10 @@ def _load_settings() -> Settings | None:
     try:
         settings = Settings.from_env()
         if settings.mode == "static":
-            load_static_config(settings.config_path, settings.environ)
-        elif settings.auth_jwt_public_key:
+            load_static_config(settings.tenancy.config_path, settings.tenancy.environ)
+        elif settings.auth.jwt_public_key:
             try:
-                load_public_key(settings.auth_jwt_public_key)
+                load_public_key(settings.auth.jwt_public_key)
             except (OSError, ValueError) as e:
                 raise SettingsError(f"AUTH_JWT_PUBLIC_KEY: {e}") from None
     except (SettingsError, StaticConfigError) as e:
@@ -102,9 +102,9 @@ def _check_config() -> int:
     from proxy.redaction import display_url
 
     where = (
-        settings.config_path
+        settings.tenancy.config_path
         if settings.mode == "static"
-        else display_url(settings.config_api_url or "")
+        else display_url(settings.tenancy.config_api_url or "")
     )
     print(f"ok: {settings.mode} mode, config {where}")
     return 0

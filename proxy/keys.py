@@ -1,4 +1,11 @@
-"""Every web.AppKey of the app, in one place."""
+"""Every web.AppKey of the app, in one place.
+
+Only the wiring layer (app, contexts) and the edge (api, admin) read or write the
+app; below them collaborators are constructor arguments. So this module sits just
+under the edge in the import contract: it may name the types of the packages below
+(tenancy, telemetry, cache, ...), never the edge's, and nothing below imports it.
+The /v1 handler is stored as a plain handler callable for that reason.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +16,23 @@ from aiohttp import web
 if TYPE_CHECKING:
     import aiohttp
     from aiohttp.abc import AbstractResolver
+    from aiohttp.typedefs import Handler
     from redis.asyncio import Redis
 
-    from proxy.accounting.records import UsageSink
-    from proxy.api.health import ReadinessCheck
-    from proxy.api.proxy import ProxyHandler
     from proxy.cache.invalidation import InvalidationSubscriber
-    from proxy.cache.redis_client import RedisGate
     from proxy.ids import IdGenerator
     from proxy.lifecycle import Lifecycle
+    from proxy.readiness import ReadinessCheck
+    from proxy.redis_gate import RedisGate
     from proxy.settings import Settings
     from proxy.tasks import TaskSet
-    from proxy.telemetry.logs import RateLimitedLog
     from proxy.telemetry.metrics import Metrics
     from proxy.telemetry.webhook import WebhookSink
     from proxy.tenancy.auth import Authenticator
     from proxy.tenancy.resolver import TenantResolver
     from proxy.tenancy.source import TenantSource
+    from proxy.throttled_log import RateLimitedLog
+    from proxy.usage_record import UsageSink
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 IDS: web.AppKey[IdGenerator] = web.AppKey("ids")
@@ -45,5 +52,5 @@ TELEMETRY: web.AppKey[WebhookSink] = web.AppKey("telemetry")
 SINK: web.AppKey[UsageSink] = web.AppKey("sink")
 TENANTS: web.AppKey[TenantSource] = web.AppKey("tenants")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
-PROXY: web.AppKey[ProxyHandler] = web.AppKey("proxy")
+PROXY: web.AppKey[Handler] = web.AppKey("proxy")  # ProxyHandler.handle (proxy.contexts)
 READINESS: web.AppKey[list[ReadinessCheck]] = web.AppKey("readiness")

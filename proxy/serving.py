@@ -8,7 +8,6 @@ PROMETHEUS_MULTIPROC_DIR first, and workers build the app after they fork.
 
 from __future__ import annotations
 
-import gc
 import glob
 import ipaddress
 import logging
@@ -20,16 +19,11 @@ from typing import Any
 
 from proxy.redaction import display_url
 from proxy.settings import Settings
+from proxy.worker import hold_stop_signals
 
 log = logging.getLogger("proxy.serving")
 
 WORKER_CLASS = "aiohttp.GunicornUVLoopWebWorker"
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
-# Container objects a worker may hold beyond what it frees before a young-generation
-# collection runs. CPython's 700 is crossed by the objects of ~30 in-flight requests
-# alone, so under load the collector ran every few dozen requests and found nothing:
-# the hot path makes (almost) no reference cycles, and refcounting frees the rest.
-GC_GEN0_THRESHOLD = 10_000
 
 
 def prepare_metrics_dir(environ: dict[str, str] | os._Environ[str]) -> str:
@@ -55,8 +49,8 @@ def is_loopback(host: str) -> bool:
 
 def startup_banner(settings: Settings) -> list[str]:
     """What `serve` prints once it listens; warns when static mode is open to the network."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    url = f"http://{host}:{settings.port}"
+    host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::", "") else settings.server.host
+    url = f"http://{host}:{settings.server.port}"
     body = (
         "-H 'Content-Type: application/json' "
         + '-d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}\''
@@ -64,21 +58,21 @@ def startup_banner(settings: Settings) -> list[str]:
     if settings.is_multi_tenant:
         return [
             f"tenant-proxy listening on {url} "
-            f"(multi_tenant mode, Config API {display_url(settings.config_api_url or '')})",
+            f"(multi_tenant mode, Config API {display_url(settings.tenancy.config_api_url or '')})",
             f"try: curl -s {url}/users/USER_ID/v1/chat/completions "
             f"-H 'Authorization: Bearer <token for USER_ID>' {body}",
         ]
     from proxy.tenancy.static import load_static_config
 
-    static = load_static_config(settings.config_path, settings.environ)
-    if static.verifier is None and not is_loopback(settings.host):
+    static = load_static_config(settings.tenancy.config_path, settings.tenancy.environ)
+    if static.verifier is None and not is_loopback(settings.server.host):
         log.warning(
             "static mode has no auth.keys and listens on a non-loopback address: any caller "
             "that can reach it may use its routes and keys",
-            extra={"host": settings.host},
+            extra={"host": settings.server.host},
         )
     return [
-        f"tenant-proxy listening on {url} (static mode, config {settings.config_path})",
+        f"tenant-proxy listening on {url} (static mode, config {settings.tenancy.config_path})",
         f"try: curl -s {url}/v1/chat/completions {body}",
     ]
 
@@ -88,7 +82,7 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Hold stop signals until the worker's event loop runs (`release_stop_signals`).
+    """Hold stop signals until the worker's event loop runs (`worker.release_stop_signals`).
 
     The uvloop worker registers its SIGTERM handler with the loop before the loop
     runs, then imports the app: a SIGTERM in that window (a deploy or a scale-down
@@ -96,28 +90,7 @@ def post_fork(server: Any, worker: Any) -> None:
     gunicorn killed it at the graceful timeout, losing its telemetry queue. Blocked,
     the signal stays pending and is delivered once the loop can handle it.
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-
-
-def release_stop_signals() -> None:
-    """Called by the worker from inside its running event loop (proxy.app)."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-
-
-def tune_gc() -> None:
-    """Tune the cycle collector for a serving worker; call once its app has started.
-
-    Measured with bench.relay (wrk c50, one worker): the collector took about 10 % of
-    the worker's CPU, half of it in full collections that scanned every module,
-    config and metric object (~60k objects, ~30 ms each, a pause every few thousand
-    requests). Freezing what exists at start-up takes those objects out of every
-    later collection; the higher threshold stops collections triggered by nothing
-    but in-flight requests. Cyclic garbage is still collected, just in larger steps.
-    """
-    gc.collect()  # what is garbage now must not be frozen forever
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+    hold_stop_signals()
 
 
 def when_ready(server: Any) -> None:
@@ -134,16 +107,16 @@ def child_exit(server: Any, worker: Any) -> None:
 def gunicorn_options(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
     return {
-        "bind": [f"{settings.host}:{settings.port}"],
-        "workers": settings.workers,
+        "bind": [f"{settings.server.host}:{settings.server.port}"],
+        "workers": settings.server.workers,
         "worker_class": WORKER_CLASS,
         "wsgi_app": "proxy.app:create_runner",
         # gunicorn's deadline before it kills a worker; the worker itself stops
         # waiting for in-flight requests a little earlier (proxy.app.create_runner).
-        "graceful_timeout": math.ceil(settings.graceful_timeout),
-        "keepalive": math.ceil(settings.keepalive_timeout),
-        "max_requests": settings.max_requests,
-        "max_requests_jitter": settings.max_requests_jitter,
+        "graceful_timeout": math.ceil(settings.server.graceful_timeout),
+        "keepalive": math.ceil(settings.server.keepalive_timeout),
+        "max_requests": settings.server.max_requests,
+        "max_requests_jitter": settings.server.max_requests_jitter,
         "accesslog": None,
         # gunicorn's runtime control socket lives at one path per user: several
         # gateways on a host would fight over it, and we do not offer that surface.
@@ -177,7 +150,6 @@ def run_gunicorn(settings: Settings) -> None:
 def run_dev(settings: Settings) -> None:
     """One process, no gunicorn: for development and debugging. Same runner as gunicorn's."""
     import asyncio
-    import signal
 
     import uvloop
     from aiohttp import web
@@ -185,12 +157,12 @@ def run_dev(settings: Settings) -> None:
     from proxy.app import build_runner, create_app
     from proxy.telemetry.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.telemetry.log_level)
 
     async def serve() -> None:
         runner = build_runner(await create_app(settings), settings)
         await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await web.TCPSite(runner, settings.server.host, settings.server.port).start()
         for line in startup_banner(settings):
             print(line, flush=True)
         stop = asyncio.Event()

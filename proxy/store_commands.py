@@ -11,13 +11,13 @@ import asyncio
 import sys
 from typing import TextIO
 
+from proxy.database_url import parse_database_url
 from proxy.errors import ProxyError
 from proxy.keyring import KeyRing
 from proxy.settings import Settings, SettingsError
 from proxy.store import StoreSetupError
 from proxy.store.open import migrate_database, open_store
 from proxy.store.rotation import RotationReport, rotate_keys
-from proxy.store.url import parse_database_url
 
 
 def run_store_command(command: str, *, out: TextIO | None = None) -> int:
@@ -33,8 +33,8 @@ def run_store_command(command: str, *, out: TextIO | None = None) -> int:
 
 
 async def _migrate(settings: Settings, out: TextIO) -> int:
-    url = parse_database_url(settings.database_url or "")
-    before, after = await migrate_database(url, store_timeout=settings.store_timeout)
+    url = parse_database_url(settings.store.database_url or "")
+    before, after = await migrate_database(url, store_timeout=settings.store.timeout)
     if before == after:
         print(f"{url.display()}: schema already at version {after}, nothing to do", file=out)
     else:
@@ -43,11 +43,11 @@ async def _migrate(settings: Settings, out: TextIO) -> int:
 
 
 async def _rotate(settings: Settings, out: TextIO) -> int:
-    if not settings.encryption_keys:
+    if not settings.tenancy.encryption_keys:
         raise SettingsError("keys rotate needs PROXY_ENCRYPTION_KEYS (or PROXY_ENCRYPTION_KEY)")
-    url = parse_database_url(settings.database_url or "")
-    ring = KeyRing(settings.encryption_keys)
-    store = await open_store(url, ring, store_timeout=settings.store_timeout)
+    url = parse_database_url(settings.store.database_url or "")
+    ring = KeyRing(settings.tenancy.encryption_keys)
+    store = await open_store(url, ring, store_timeout=settings.store.timeout)
     try:
         report = await rotate_keys(store, progress=lambda r: _progress(r, out))
     finally:

@@ -187,7 +187,7 @@ def mysql_url():
     """A new, empty database `tp_store_<random>` on the local MariaDB, dropped afterwards."""
     import pymysql
 
-    from proxy.store.url import MySQLURL
+    from proxy.database_url import MySQLURL
 
     name = f"tp_store_{secrets.token_hex(6)}"
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,12 +17,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.accounting.records import UsageRecord
 from proxy.app import GatewayRunner
 from proxy.body import inspect_body
 from proxy.upstream.call import Call
 from proxy.upstream.guard import DestinationPolicy
 from proxy.upstream.session import build_session
+from proxy.usage_record import UsageRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -392,3 +393,41 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.transport.abort()
+
+
+class OwnRedis:
+    """A throwaway redis-server on a free port that a test may stop, freeze (SIGSTOP) and
+    start again: never the shared one (tests/cache/conftest.py: the `own_redis` fixture)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(10):
+            async for line in self.proc.stdout:
+                if b"Ready to accept connections" in line:
+                    return
+        raise AssertionError("redis-server did not start")
+
+    def freeze(self) -> None:
+        """The socket stays open and connections are still accepted; nothing answers."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGCONT)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGCONT)  # in case a test froze it
+            self.proc.terminate()
+            await self.proc.wait()

@@ -1,4 +1,4 @@
-"""The serving runner (gunicorn's and `serve --dev`'s) as a worker runs it."""
+"""create_app as each mode wires it, and the serving runner (gunicorn's and `serve --dev`'s)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import aiohttp
 from aiohttp import web
 
 from proxy.app import build_runner, create_app
-from proxy.serving import GC_GEN0_THRESHOLD
 from proxy.settings import Settings
+from proxy.worker import GC_GEN0_THRESHOLD
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "proxy.yaml"
 
@@ -42,6 +42,21 @@ async def test_a_started_worker_freezes_its_startup_objects_and_collects_in_larg
         await runner.cleanup()
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+async def test_the_admin_api_is_mounted_in_multi_tenant_mode_only(make_proxy, make_mt_proxy):
+    admin = {"Authorization": "Bearer admin-key-for-tests"}
+    static = await make_proxy(
+        {"default": {"provider": "mock"}}, PROXY_ADMIN_KEY="admin-key-for-tests"
+    )
+    resp = await static.delete("/admin/cache/users/u1", headers=admin)
+    assert resp.status == 404  # static mode has no tenants to invalidate
+    assert (await resp.json())["error"]["code"] == "not_found"
+    multi = await make_mt_proxy()
+    assert (await multi.delete("/admin/cache/users/u1", headers=admin)).status == 204
+    # The sub-app is mounted ahead of the catch-all route that answers unknown paths.
+    assert (await multi.get("/admin/nothing-here", headers=admin)).status == 404
+    assert (await multi.get("/admin/nothing-here")).status == 401
 
 
 async def test_the_serving_runner_answers_what_the_parser_refuses_as_json_and_keeps_the_deadline():

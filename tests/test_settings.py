@@ -9,17 +9,24 @@ from proxy.settings import MIB, Settings, SettingsError
 
 def test_defaults():
     s = Settings.from_env({})
-    assert (s.mode, s.config_path, s.host, s.port) == ("static", "./proxy.yaml", "0.0.0.0", 8080)
-    assert s.max_body_bytes == 32 * MIB
-    assert s.cors_allowed_origins == ()
-    assert (s.config_degraded_ttl, s.config_stale_if_error) == (5.0, 300.0)
-    assert s.request_timeout == 30.0
+    assert (s.mode, s.tenancy.config_path, s.server.host, s.server.port) == (
+        "static",
+        "./proxy.yaml",
+        "0.0.0.0",
+        8080,
+    )
+    assert s.server.max_body_bytes == 32 * MIB
+    assert s.server.cors_allowed_origins == ()
+    assert (s.tenancy.config_degraded_ttl, s.tenancy.config_stale_if_error) == (5.0, 300.0)
+    assert s.server.request_timeout == 30.0
 
 
 def test_vibekit_config_is_an_alias_and_proxy_config_wins():
-    assert Settings.from_env({"VIBEKIT_CONFIG": "v.yaml"}).config_path == "v.yaml"
+    assert Settings.from_env({"VIBEKIT_CONFIG": "v.yaml"}).tenancy.config_path == "v.yaml"
     assert (
-        Settings.from_env({"VIBEKIT_CONFIG": "v.yaml", "PROXY_CONFIG": "p.yaml"}).config_path
+        Settings.from_env(
+            {"VIBEKIT_CONFIG": "v.yaml", "PROXY_CONFIG": "p.yaml"}
+        ).tenancy.config_path
         == "p.yaml"
     )
 
@@ -37,10 +44,15 @@ def test_values_are_cast():
             "PROXY_REQUEST_TIMEOUT": "0.5",
         }
     )
-    assert (s.config_degraded_ttl, s.config_stale_if_error) == (0.2, 1.5)
-    assert (s.port, s.workers, s.graceful_timeout, s.request_log) == (9000, 3, 2.5, False)
-    assert s.request_timeout == 0.5
-    assert s.cors_allowed_origins == ("https://a.example", "https://b.example")
+    assert (s.tenancy.config_degraded_ttl, s.tenancy.config_stale_if_error) == (0.2, 1.5)
+    assert (
+        s.server.port,
+        s.server.workers,
+        s.server.graceful_timeout,
+        s.telemetry.request_log,
+    ) == (9000, 3, 2.5, False)
+    assert s.server.request_timeout == 0.5
+    assert s.server.cors_allowed_origins == ("https://a.example", "https://b.example")
 
 
 @pytest.mark.parametrize(
@@ -84,7 +96,7 @@ def test_a_config_api_url_without_a_scheme_is_refused_without_echoing_it():
 
 def test_multi_tenant_is_detected_and_static_stays_the_default():
     s = Settings.from_env(MT)
-    assert (s.mode, s.config_api_url) == ("multi_tenant", "http://cfg:8000")
+    assert (s.mode, s.tenancy.config_api_url) == ("multi_tenant", "http://cfg:8000")
     assert Settings.from_env({"REDIS_URL": "redis://x"}).mode == "static"  # Redis alone: static
     assert Settings.from_env({**MT, "PROXY_MODE": "static"}).mode == "static"
 
@@ -112,11 +124,11 @@ def test_missing_or_bad_multi_tenant_settings_are_named(env, named):
 def test_encryption_key_ring():
     key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     single = Settings.from_env({**MT, "PROXY_ENCRYPTION_KEY": key})
-    assert [kid for kid, _ in single.encryption_keys] == ["default"]
+    assert [kid for kid, _ in single.tenancy.encryption_keys] == ["default"]
     ring = Settings.from_env(
         {**MT, "PROXY_ENCRYPTION_KEY": key, "PROXY_ENCRYPTION_KEYS": f"new:{key},default:{key}"}
     )
-    assert [kid for kid, _ in ring.encryption_keys] == ["new", "default"]  # the ring wins
+    assert [kid for kid, _ in ring.tenancy.encryption_keys] == ["new", "default"]  # the ring wins
     assert "MDEyMzQ1" not in repr(ring)
 
 
@@ -134,8 +146,8 @@ def test_settings_repr_shows_dependency_urls_without_credentials():
     shown = repr(settings)
     assert "canary" not in shown
     assert "config_api_url='http://***@127.0.0.1:9'" in shown
-    assert "redis_url='redis://***@127.0.0.1:6379/2'" in shown
-    assert settings.config_api_url == "http://cfg:canary-c@127.0.0.1:9"  # still used
+    assert "RedisSettings(url='redis://***@127.0.0.1:6379/2'" in shown
+    assert settings.tenancy.config_api_url == "http://cfg:canary-c@127.0.0.1:9"  # still used
 
 
 def test_config_api_credentials_and_key_together_are_refused():

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Protocol
 
-from proxy.accounting.records import UsageRecord
 from proxy.body import RequestBody
 from proxy.route import Route
+from proxy.usage_record import UsageRecord
 
 
 class Admission(Protocol):

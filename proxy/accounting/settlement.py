@@ -13,8 +13,8 @@ from time import perf_counter
 from typing import Protocol
 
 from proxy.accounting.cost import PriceBook
-from proxy.accounting.records import UsageRecord, UsageSink
 from proxy.route import Route
+from proxy.usage_record import UsageRecord, UsageSink
 
 
 class RequestMetrics(Protocol):

@@ -15,7 +15,6 @@ from proxy import keys
 from proxy.api.connection import expect_continue
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.paths import check_user_id, split_path
-from proxy.cache.redis_client import RedisUnavailable
 from proxy.errors import (
     AdminUnavailableError,
     AuthenticationError,
@@ -24,6 +23,7 @@ from proxy.errors import (
     NotFoundError,
     ProxyError,
 )
+from proxy.redis_gate import RedisUnavailable
 
 ADMIN_DIGEST = web.AppKey("admin_digest", bytes)
 

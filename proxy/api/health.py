@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
 
 import orjson
 from aiohttp import web
 
 from proxy import keys
+from proxy.readiness import ReadinessCheck
 
 CHECK_TIMEOUT_S = 2.0
-
-
-class ReadinessCheck(Protocol):
-    name: str
-
-    async def check(self) -> str | None:
-        """None when ready, else a short reason (never a secret)."""
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -54,12 +47,3 @@ async def metrics(request: web.Request) -> web.Response:
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
     return response
-
-
-class StaticConfigCheck:
-    """Static mode: the config was validated at start, so it is always there."""
-
-    name = "config"
-
-    async def check(self) -> str | None:
-        return None

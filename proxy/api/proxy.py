@@ -25,7 +25,6 @@ from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError
 
 from proxy.accounting.admission import Admission
-from proxy.accounting.records import UsageRecord
 from proxy.accounting.settlement import Settlement
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
@@ -48,6 +47,7 @@ from proxy.tenancy.config import TenantConfig
 from proxy.tenancy.source import TenantSource
 from proxy.upstream.call import Call
 from proxy.upstream.exchange import Exchange
+from proxy.usage_record import UsageRecord
 
 PROXIED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_LABEL = "(default)"

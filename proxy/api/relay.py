@@ -33,8 +33,8 @@ from proxy.providers.translation import StreamTranslator, Translation
 from proxy.streaming.sse import SSETracker
 from proxy.streaming.text import text_fields
 from proxy.streaming.usage import Usage, settle_stream, usage_from_body
-from proxy.telemetry.logs import RateLimitedLog
 from proxy.telemetry.metrics import Metrics
+from proxy.throttled_log import RateLimitedLog
 from proxy.upstream.call import Call
 from proxy.upstream.error_body import read_error_body
 from proxy.upstream.exchange import Answer

@@ -6,6 +6,8 @@ or a traversal is a 400 `invalid_path` on every path, known or not.
 
 Tails match any character, CR and LF included (`.` would not): every path reaches
 a handler, and so the path checks of `api.paths`, instead of aiohttp's plain 404.
+
+The admin API is a sub-app the wiring layer mounts (proxy.app), not a route here.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from proxy import keys
-from proxy.admin.app import create_admin_app
 from proxy.api import health
 from proxy.api.connection import expect_continue
 from proxy.api.cors import CORSPolicy
@@ -29,7 +30,7 @@ _TAIL = r"{tail:[\s\S]*}"
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
-    return await request.app[keys.PROXY].handle(request)
+    return await request.app[keys.PROXY](request)
 
 
 def _checked_target(handler: Handler) -> Handler:
@@ -53,9 +54,11 @@ def setup(app: web.Application, settings: Settings) -> None:
     router.add_get(
         "/metrics", _checked_target(json_errors(health.metrics)), expect_handler=expect_continue
     )
-    if settings.admin_key and settings.is_multi_tenant:
-        app.add_subapp("/admin/", create_admin_app(settings.admin_key))
-    cors = CORSPolicy(settings.cors_allowed_origins) if settings.cors_allowed_origins else None
+    cors = (
+        CORSPolicy(settings.server.cors_allowed_origins)
+        if settings.server.cors_allowed_origins
+        else None
+    )
     if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)
     # Preflights go first on each resource, so they never reach routing or config.

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from proxy.cache.redis_client import RedisGate
 from proxy.keyring import KeyRing, SealedValueError, UnknownKeyError
+from proxy.redis_gate import RedisGate
 
 log = logging.getLogger("proxy.cache")
 

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from proxy.backoff import Backoff
 from proxy.cache.configs import CHANNEL
-from proxy.cache.redis_client import RedisGate
+from proxy.redis_gate import RedisGate
 
 log = logging.getLogger("proxy.cache")
+RESUBSCRIBE_BASE_S = 0.1
 
 
 class InvalidationSubscriber:
@@ -38,11 +40,12 @@ class InvalidationSubscriber:
         self._on_state = on_state
         self._timeout = timeout
         self._ping_interval = ping_interval
-        self._max_backoff = max_backoff
+        # The ceilings only, no jitter: the schedule this loop has always had.
+        self._backoff = Backoff(RESUBSCRIBE_BASE_S, max_backoff)
         self.subscribed = False
 
     async def run(self) -> None:
-        backoff = 0.1
+        failures = 0
         while True:
             try:
                 await self._listen()
@@ -50,8 +53,8 @@ class InvalidationSubscriber:
                 _raise_if_cancelling()
                 self._gate.failed("config-invalidate subscription", e)
             self._set(False)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self._max_backoff)
+            await asyncio.sleep(self._backoff.ceiling(failures))
+            failures += 1
 
     async def _listen(self) -> None:
         pubsub = self._redis.pubsub()

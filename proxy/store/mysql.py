@@ -15,11 +15,11 @@ from typing import Any
 
 import aiomysql
 
+from proxy.database_url import MySQLURL
 from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
 from proxy.store import StoreSetupError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import check_mysql
-from proxy.store.url import MySQLURL
 
 _DUPLICATE_KEY = 1062
 _UNKNOWN_DATABASE = 1049

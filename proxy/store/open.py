@@ -15,12 +15,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from proxy.database_url import MySQLURL, SQLiteURL, StoreURL
 from proxy.errors import StoreUnavailableError
 from proxy.keyring import KeyRing
 from proxy.store.backend import Backend
 from proxy.store.sealed import SealedStore
 from proxy.store.sealing import DocumentSealer
-from proxy.store.url import MySQLURL, SQLiteURL, StoreURL
 
 T = TypeVar("T")
 

@@ -1,5 +1,7 @@
 """Telemetry events (SPEC section 9): what goes to the webhook, built from facts only.
 
+The event-type names are in proxy.event_types, where their producers find them.
+
 Events carry ids, model, provider, tokens, costs, durations and status: never
 headers, bodies or keys. `user_id` appears in multi-tenant mode only.
 """
@@ -13,14 +15,8 @@ from typing import Any
 import orjson
 
 from proxy import __version__
-from proxy.accounting.records import UsageRecord
-
-REQUEST_PROCESSED = "request_processed"
-CONFIG_CACHE_HIT = "config_cache_hit"
-CONFIG_CACHE_MISS = "config_cache_miss"
-CONFIG_LOAD_FAILED = "config_load_failed"
-SERVER_START = "server_start"
-SERVER_STOP = "server_stop"
+from proxy.event_types import REQUEST_PROCESSED
+from proxy.usage_record import UsageRecord
 
 
 def iso_utc(timestamp: float) -> str:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
-from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
 
-from proxy.accounting.records import UsageRecord
+from proxy.usage_record import UsageRecord
 
 # LogRecord attributes that are not `extra=` fields.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -50,48 +48,6 @@ def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> Non
     handler._tenant_proxy = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-
-
-class RateLimitedLog:
-    """At most one line per `interval` seconds per key; the rest are counted.
-
-    A key is a kind of warning and what it is about (`connect:api.openai.com`). The
-    count of lines held back goes out as `suppressed` with the key's next line. At most
-    `max_keys` keys are remembered: past that, keys whose interval has passed are
-    forgotten, with any count they held.
-    """
-
-    def __init__(
-        self,
-        logger: logging.Logger,
-        interval: float = 10.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 4096,
-    ) -> None:
-        self._logger = logger
-        self._interval = interval
-        self._clock = clock
-        self._max_keys = max_keys
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def warning(self, key: str, message: str, **fields: Any) -> None:
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return
-        if last is None and len(self._last) >= self._max_keys:
-            self._forget_before(now - self._interval)
-        suppressed = self._suppressed.pop(key, 0)
-        self._last[key] = now
-        self._logger.warning(message, extra={**fields, "suppressed": suppressed})
-
-    def _forget_before(self, moment: float) -> None:
-        for key in [key for key, last in self._last.items() if last <= moment]:
-            del self._last[key]
-            self._suppressed.pop(key, None)
 
 
 class RequestLogSink:

@@ -35,12 +35,15 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from proxy.accounting.records import UsageRecord
-from proxy.cache.redis_client import RedisGate, RedisUnavailable
+from proxy.backoff import Backoff
+from proxy.event_types import CONFIG_CACHE_HIT
 from proxy.ids import IdGenerator
+from proxy.redis_gate import RedisGate, RedisUnavailable
+from proxy.settings import TelemetrySettings
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
-from proxy.telemetry.logs import RateLimitedLog
+from proxy.throttled_log import RateLimitedLog
+from proxy.usage_record import UsageRecord
 
 log = logging.getLogger("proxy.telemetry")
 SPILL_KEY = "telemetry:spill"
@@ -68,43 +71,40 @@ class Counters:
 
 
 class WebhookSink:
+    """Takes its settings section, plus the worker's resources: the control-plane
+    session, ids, the task set, and Redis with its gate (for the spill) when set."""
+
     def __init__(
         self,
-        session: aiohttp.ClientSession,
-        url: str,
+        settings: TelemetrySettings,
         *,
         mode: str,
+        session: aiohttp.ClientSession,
         ids: IdGenerator,
         tasks: TaskSet,
-        timeout: float,
-        batch_max: int,
-        secret: str | None,
-        queue_size: int,
-        max_backoff: float,
-        spill_max: int = 1_000_000,
-        config_hits: bool = True,
         redis: Redis | None = None,
         gate: RedisGate | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ) -> None:
+        if settings.url is None:
+            raise ValueError("a WebhookSink needs TELEMETRY_WEBHOOK_URL")
         self._session = session
-        self._url = url
+        self._url = settings.url
         self._mode = mode
         self._ids = ids
         self._tasks = tasks
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._batch_max = batch_max
-        self._secret = secret.encode() if secret else None
-        self._capacity = queue_size
-        self._overflow_cap = max(queue_size, MIN_OVERFLOW)
-        self._max_backoff = max_backoff
-        self._spill_max = spill_max
-        self._config_hits = config_hits
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
+        self._batch_max = settings.batch_max
+        self._secret = settings.secret.encode() if settings.secret else None
+        self._capacity = settings.queue_size
+        self._overflow_cap = max(settings.queue_size, MIN_OVERFLOW)
+        self._backoff = Backoff(BASE_BACKOFF_S, settings.max_backoff, jitter)
+        self._spill_max = settings.spill_max
+        self._config_hits = settings.config_hits
         self._redis = redis if gate is not None else None
         self._gate = gate
         self._clock = clock
-        self._jitter = jitter
         self._queue: deque[_Queued] = deque()
         self._overflow: list[bytes] = []  # pushed out of a full queue, waiting to spill
         self._inflight: list[bytes] = []
@@ -130,7 +130,7 @@ class WebhookSink:
         self._push((event_type, self._ids.event_id(), self._clock(), fields))
 
     def config_event(self, event_type: str, user_id: str, **fields: Any) -> None:
-        if event_type == events.CONFIG_CACHE_HIT and not self._config_hits:
+        if event_type == CONFIG_CACHE_HIT and not self._config_hits:
             return
         self.event(event_type, {"user_id": user_id, **fields})
 
@@ -249,8 +249,7 @@ class WebhookSink:
             remaining = self._deadline - loop.time()
             if remaining <= 0:
                 return
-            delay = min(self._max_backoff, BASE_BACKOFF_S * 2**attempt) * self._jitter()
-            await asyncio.sleep(min(delay, remaining))
+            await asyncio.sleep(min(self._backoff.delay(attempt), remaining))
             attempt += 1
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> int:

@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from proxy.errors import ConfigNotFoundError, ConfigUnavailableError
-from proxy.telemetry.logs import RateLimitedLog
+from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.config_api")
 MAX_DOCUMENT_BYTES = 1 << 20

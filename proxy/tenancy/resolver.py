@@ -46,21 +46,29 @@ from typing import Any, Protocol
 
 from proxy.cache.configs import ConfigCache
 from proxy.cache.lru import TTLCache
-from proxy.cache.redis_client import RedisUnavailable
 from proxy.errors import ConfigInvalidError, ProxyError
+from proxy.event_types import CONFIG_CACHE_HIT, CONFIG_CACHE_MISS, CONFIG_LOAD_FAILED
+from proxy.redis_gate import RedisUnavailable
 from proxy.tasks import TaskSet
-from proxy.telemetry.events import CONFIG_CACHE_HIT, CONFIG_CACHE_MISS, CONFIG_LOAD_FAILED
-from proxy.telemetry.logs import RateLimitedLog
-from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.config import ConfigError, TenantConfig, parse_tenant_config
 from proxy.tenancy.config_api import ConfigAPIClient, ConfigDocumentError
+from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.tenancy")
 
 
 class ConfigEvents(Protocol):
+    """Where config lookups are reported (the telemetry webhook, when one is set)."""
+
     def config_event(self, event_type: str, user_id: str, **fields: Any) -> None:
-        """Report a config lookup (telemetry); must not block."""
+        """Report a config lookup (a proxy.event_types name); must not block."""
+
+
+class ConfigLookups(Protocol):
+    """Counts lookups by result (the app's metrics)."""
+
+    def config_lookup(self, result: str) -> None:
+        """One lookup: "l1_hit", "l2_hit", "miss", "error" or "stale"; must not block."""
 
 
 class _Refusal:
@@ -82,7 +90,7 @@ class TenantResolver:
         api: ConfigAPIClient,
         l2: ConfigCache | None,
         tasks: TaskSet,
-        metrics: Metrics,
+        metrics: ConfigLookups,
         l1_size: int,
         l1_ttl: float,
         negative_ttl: float,

@@ -3,17 +3,17 @@
 The edge makes one per request and fills in what it reads (path, body, route);
 the exchange notes when it sent and what it asked for; the relay notes how long
 the upstream took. It references nothing that references it, so a request is freed
-by refcounting alone (serving workers collect cycles rarely: proxy.serving.tune_gc).
+by refcounting alone (serving workers collect cycles rarely: proxy.worker.tune_gc).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from proxy.accounting.records import UsageRecord
 from proxy.body import RequestBody
 from proxy.providers.translation import Translation
 from proxy.route import Route
+from proxy.usage_record import UsageRecord
 
 NO_MODEL_LABEL = "(none)"  # the metrics label of a request that named no model
 

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 
 from proxy.errors import UpstreamForbiddenError
-from proxy.telemetry.logs import RateLimitedLog
+from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.upstream")
 

@@ -31,7 +31,7 @@ from proxy.errors import (
 from proxy.providers import PROVIDERS
 from proxy.providers.translation import Translation
 from proxy.route import Route
-from proxy.telemetry.logs import RateLimitedLog
+from proxy.throttled_log import RateLimitedLog
 from proxy.upstream.body import upstream_body
 from proxy.upstream.call import Call
 from proxy.upstream.guard import forbidden_destination
@@ -200,7 +200,7 @@ def transport_error(
     Drops `exc`'s traceback: aiohttp's connection errors can sit in reference cycles
     with their own frames, and through the traceback the cycle would keep the
     request's frames (body, usage record) alive until a cycle collection, which
-    serving workers run rarely (proxy.serving.tune_gc).
+    serving workers run rarely (proxy.worker.tune_gc).
     """
     exc.__traceback__ = None
     if isinstance(exc, TimeoutError):  # aiohttp's connect and read timeouts subclass it

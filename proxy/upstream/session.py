@@ -1,22 +1,18 @@
-"""The worker's ClientSessions: opened at startup, closed at cleanup.
+"""The worker's two ClientSessions, as built for `proxy.contexts.http_ctx`.
 
-`HTTP` carries tenant traffic to providers: the SSRF guard vets every destination,
-no cookie jar (upstream cookies must never cross tenants), no proxy variables from
-the environment, no redirects (set per request), DNS answers cached.
-`CONTROL_HTTP` reaches operator-configured endpoints (the Config API, later the
-telemetry webhook): same hygiene, no guard, because those live on private networks
-and a tenant's api_base must not inherit their exemption.
+`build_session` carries tenant traffic to providers (`keys.HTTP`): the SSRF guard
+vets every destination, no cookie jar (upstream cookies must never cross tenants), no
+proxy variables from the environment, no redirects (set per request), DNS answers
+cached. `build_control_session` reaches operator-configured endpoints (the Config API,
+the telemetry webhook; `keys.CONTROL_HTTP`): same hygiene, no guard, because those
+live on private networks and a tenant's api_base must not inherit their exemption.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from proxy import keys
 from proxy.upstream.guard import DestinationPolicy, GuardedConnector
 
 DNS_CACHE_TTL_S = 60
@@ -41,6 +37,11 @@ def build_session(
     return _session(connector, connect_timeout)
 
 
+def build_control_session(connect_timeout: float) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=CONTROL_CONNECTIONS, ttl_dns_cache=DNS_CACHE_TTL_S)
+    return _session(connector, connect_timeout)
+
+
 def _session(connector: aiohttp.BaseConnector, connect_timeout: float) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
@@ -49,28 +50,3 @@ def _session(connector: aiohttp.BaseConnector, connect_timeout: float) -> aiohtt
         trust_env=False,
         auto_decompress=True,
     )
-
-
-async def http_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    policy = DestinationPolicy(
-        strict=settings.is_multi_tenant,
-        allow_private=settings.upstream_allow_private,
-        allowed_hosts=settings.upstream_allowed_hosts,
-        warnings=app[keys.UPSTREAM_WARNINGS],
-    )
-    session = build_session(
-        settings.upstream_max_connections,
-        settings.upstream_connect_timeout,
-        policy,
-        app.get(keys.DNS_RESOLVER),
-    )
-    control = _session(
-        aiohttp.TCPConnector(limit=CONTROL_CONNECTIONS, ttl_dns_cache=DNS_CACHE_TTL_S),
-        settings.upstream_connect_timeout,
-    )
-    app[keys.HTTP] = session
-    app[keys.CONTROL_HTTP] = control
-    yield
-    await session.close()
-    await control.close()

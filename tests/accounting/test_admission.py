@@ -12,7 +12,6 @@ from aiohttp import web
 
 from proxy.accounting.admission import Admission, AdmitAll
 from proxy.accounting.cost import PriceBook
-from proxy.accounting.records import UsageRecord
 from proxy.accounting.settlement import Settlement
 from proxy.api.proxy import ProxyHandler
 from proxy.api.relay import Relay
@@ -28,6 +27,7 @@ from proxy.tenancy.config import parse_tenant_config
 from proxy.tenancy.source import StaticSource
 from proxy.upstream.exchange import Exchange
 from proxy.upstream.send import Send
+from proxy.usage_record import UsageRecord
 from tests.conftest import openai_route
 from tests.helpers import RecordingSink, upstream_session
 

@@ -1,4 +1,4 @@
-"""proxy.accounting.records: the usage record's shape, and FanOutSink's isolation of sinks."""
+"""proxy.usage_record (was accounting/records.py): the record's shape, FanOutSink's isolation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import orjson
 
-from proxy.accounting.records import FanOutSink, UsageRecord
+from proxy.usage_record import FanOutSink, UsageRecord
 from tests.helpers import RecordingSink
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from time import perf_counter
 
 from proxy.accounting.cost import PriceBook
-from proxy.accounting.records import UsageRecord
 from proxy.accounting.settlement import Settlement
 from proxy.route import Route
 from proxy.telemetry.metrics import Metrics
+from proxy.usage_record import UsageRecord
 from tests.helpers import RecordingSink
 
 PRICED = Route(

@@ -1,7 +1,7 @@
 """The request path frees what it makes by refcounting alone.
 
 Serving workers run the cycle collector only every 10,000 objects
-(proxy.serving.tune_gc): a reference cycle made per request would hold memory
+(proxy.worker.tune_gc): a reference cycle made per request would hold memory
 until then, and make collections frequent again under load.
 """
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from proxy import keys
 from proxy.app import create_app
 from proxy.settings import Settings
-from proxy.telemetry.logs import RateLimitedLog
+from proxy.throttled_log import RateLimitedLog
 from tests.conftest import openai_route
 from tests.helpers import free_port, raw_request
 

@@ -12,8 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from proxy.cache.configs import CHANNEL, ConfigCache, config_key, holds_api_key, version_key
-from proxy.cache.redis_client import RedisGate, RedisUnavailable
 from proxy.keyring import KeyRing
+from proxy.redis_gate import RedisGate, RedisUnavailable
 from tests.helpers import free_port
 
 PLAIN = {"default": {"provider": "mock"}}

@@ -7,7 +7,6 @@ never on the shared one.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 import uuid
 from collections.abc import Callable
@@ -16,10 +15,10 @@ import pytest
 
 from proxy.cache.configs import CHANNEL
 from proxy.cache.invalidation import InvalidationSubscriber
-from proxy.cache.redis_client import RedisGate, open_redis
+from proxy.cache.redis_client import open_redis
+from proxy.redis_gate import RedisGate
 from proxy.tasks import TaskSet
 from tests.conftest import REDIS_TEST_URL
-from tests.helpers import free_port
 
 
 class Seen:
@@ -43,44 +42,6 @@ class Seen:
             while not holds():
                 self._changed.clear()
                 await self._changed.wait()
-
-
-class OwnRedis:
-    """A throwaway redis-server that a test may stop, freeze and start again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no",
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(10):
-            async for line in self.proc.stdout:
-                if b"Ready to accept connections" in line:
-                    return
-        raise AssertionError("redis-server did not start")
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGCONT)  # in case a test froze it
-            self.proc.terminate()
-            await self.proc.wait()
-
-
-@pytest.fixture
-async def own_redis():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = OwnRedis()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from proxy.database_url import MySQLURL
 from proxy.errors import StoreUnavailableError
 from proxy.store.open import migrate_database, open_store
-from proxy.store.url import MySQLURL
 from tests.helpers import TCPRelay
 from tests.store.conftest import ring
 
@@ -37,32 +37,6 @@ class FreezableRelay(TCPRelay):
             pass
         finally:
             writer.transport.abort()
-
-
-async def test_a_server_that_accepts_and_never_answers(mysql_url):
-    accepted = []
-
-    async def silent(reader, writer):
-        accepted.append(writer)
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    url = MySQLURL("127.0.0.1", port, "root", "", mysql_url.database)
-    try:
-        for attempt in (
-            open_store(url, ring("new"), store_timeout=0.5),
-            migrate_database(url, store_timeout=0.5),
-        ):
-            started = time.monotonic()
-            with pytest.raises(StoreUnavailableError):
-                await attempt
-            assert time.monotonic() - started < 1.5
-        assert accepted
-    finally:
-        for writer in accepted:
-            writer.transport.abort()
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_frozen_then_cut_server_is_unavailable_and_the_pool_recovers(mysql_url):

@@ -18,7 +18,7 @@ import asyncio, sys
 from proxy.errors import TenantExistsError
 from proxy.keyring import KeyRing
 from proxy.store.open import open_store
-from proxy.store.url import SQLiteURL
+from proxy.database_url import SQLiteURL
 
 async def main(path, name):
     store = await open_store(SQLiteURL(path), KeyRing((("k", b"k" * 32),)), store_timeout=10)
@@ -107,7 +107,7 @@ async def test_a_closed_store_is_unavailable(sqlite_url):
 
 
 async def test_an_unwritable_path_is_unavailable(tmp_path):
-    from proxy.store.url import SQLiteURL
+    from proxy.database_url import SQLiteURL
 
     (tmp_path / "file").write_text("")
     with pytest.raises(StoreUnavailableError):

@@ -8,8 +8,9 @@ import orjson
 import pytest
 
 from proxy import __version__
-from proxy.accounting.records import UsageRecord
+from proxy.event_types import CONFIG_CACHE_MISS
 from proxy.telemetry import events
+from proxy.usage_record import UsageRecord
 
 REQUEST_FIELDS = {
     "event_type", "event_id", "timestamp", "request_id", "deployment_mode", "model",
@@ -83,9 +84,7 @@ def test_status_is_success_only_below_400_without_an_error_code(status, error, o
 
 
 def test_a_plain_event_has_the_common_fields_and_its_own():
-    body = events.plain_event(
-        events.CONFIG_CACHE_MISS, "evt_2", 0.0, "multi_tenant", {"user_id": "bob"}
-    )
+    body = events.plain_event(CONFIG_CACHE_MISS, "evt_2", 0.0, "multi_tenant", {"user_id": "bob"})
     assert orjson.loads(body) == {
         "event_type": "config_cache_miss",
         "event_id": "evt_2",

@@ -7,8 +7,8 @@ import logging
 
 import orjson
 
-from proxy.accounting.records import UsageRecord
-from proxy.telemetry.logs import JSONFormatter, RateLimitedLog, RequestLogSink
+from proxy.telemetry.logs import JSONFormatter, RequestLogSink
+from proxy.usage_record import UsageRecord
 
 
 async def test_request_lines_are_batched_json():
@@ -53,50 +53,3 @@ def test_json_formatter_keeps_extra_fields():
     record.tenant = "t1"
     doc = orjson.loads(JSONFormatter().format(record))
     assert (doc["msg"], doc["level"], doc["tenant"]) == ("hello you", "warning", "t1")
-
-
-def _warnings(caplog, clock):
-    caplog.set_level(logging.WARNING, logger="proxy.rate")
-    return RateLimitedLog(logging.getLogger("proxy.rate"), 10.0, clock=lambda: clock[0])
-
-
-def _lines(caplog) -> list[tuple[str, str, int]]:
-    return [(r.getMessage(), r.host, r.suppressed) for r in caplog.records]  # type: ignore[attr-defined]
-
-
-def test_a_burst_of_warnings_is_one_line_and_the_next_carries_the_count(caplog):
-    clock = [100.0]
-    warnings = _warnings(caplog, clock)
-    for _ in range(50):
-        warnings.warning("connect:a.example", "upstream connect failed", host="a.example")
-        clock[0] += 0.1  # 50 failures in 5 s
-    assert _lines(caplog) == [("upstream connect failed", "a.example", 0)]
-    clock[0] = 110.0  # the interval has passed since the first line
-    warnings.warning("connect:a.example", "upstream connect failed", host="a.example")
-    assert _lines(caplog)[1:] == [("upstream connect failed", "a.example", 49)]
-
-
-def test_each_kind_and_host_has_its_own_line(caplog):
-    clock = [0.0]
-    warnings = _warnings(caplog, clock)
-    for _ in range(5):
-        warnings.warning("connect:a.example", "upstream connect failed", host="a.example")
-        warnings.warning("connect:b.example", "upstream connect failed", host="b.example")
-        warnings.warning("refused:a.example", "upstream destination refused", host="a.example")
-    assert _lines(caplog) == [
-        ("upstream connect failed", "a.example", 0),
-        ("upstream connect failed", "b.example", 0),
-        ("upstream destination refused", "a.example", 0),
-    ]
-
-
-def test_quiet_keys_are_forgotten_when_too_many_are_remembered(caplog):
-    clock = [0.0]
-    caplog.set_level(logging.WARNING, logger="proxy.rate")
-    warnings = RateLimitedLog(logging.getLogger("proxy.rate"), clock=lambda: clock[0], max_keys=2)
-    warnings.warning("connect:a", "m", host="a")
-    warnings.warning("connect:b", "m", host="b")
-    clock[0] = 20.0
-    warnings.warning("connect:c", "m", host="c")  # a and b are forgotten, not kept forever
-    assert len(warnings._last) == 1
-    assert [r.host for r in caplog.records] == ["a", "b", "c"]  # type: ignore[attr-defined]

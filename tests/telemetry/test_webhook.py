@@ -7,10 +7,16 @@ import datetime as dt
 import hashlib
 import hmac
 
+import aiohttp
 import orjson
+import pytest
 from aiohttp import web
 
 from proxy import keys
+from proxy.ids import IdGenerator
+from proxy.settings import TelemetrySettings
+from proxy.tasks import TaskSet
+from proxy.telemetry.webhook import WebhookSink
 from tests.conftest import bearer, openai_route, tenant_doc
 
 CHAT = "/v1/chat/completions"
@@ -301,3 +307,32 @@ async def test_the_spill_list_is_bounded_and_the_trimmed_are_counted(
     in_list = await redis_client.llen("telemetry:spill")
     assert in_list == 5 and c.dropped == c.spilled - 5 > 0
     assert c.produced == c.delivered + c.dropped + webhook.queued + in_list
+
+
+async def test_a_sink_is_built_from_its_settings_section(receiver):
+    settings = TelemetrySettings(url=receiver.url, batch_max=5, secret="hook-secret")
+    async with aiohttp.ClientSession() as session:
+        tasks = TaskSet()
+        webhook = WebhookSink(
+            settings, mode="static", session=session, ids=IdGenerator(), tasks=tasks
+        )
+        sender = tasks.spawn(webhook.run(), name="telemetry")
+        webhook.event("server_start", {"pid": 1})
+        await webhook.close(sender, grace_s=2.0)
+    (body,) = receiver.bodies
+    assert [e["event_type"] for e in orjson.loads(body)] == ["server_start"]  # batch_max > 1
+    digest = hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+    assert receiver.headers[0]["X-Telemetry-Signature"] == "sha256=" + digest
+    assert webhook.counters.delivered == 1
+
+
+async def test_a_section_without_a_url_makes_no_sink():
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(ValueError, match="TELEMETRY_WEBHOOK_URL"):
+            WebhookSink(
+                TelemetrySettings(),
+                mode="static",
+                session=session,
+                ids=IdGenerator(),
+                tasks=TaskSet(),
+            )

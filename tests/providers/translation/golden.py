@@ -7,6 +7,15 @@ from typing import Any
 
 import orjson
 
+from proxy.errors import ProxyError
+
+
+class StreamCutError(ProxyError):
+    """A stream the proxy ends itself (a test's own error: not one of proxy.errors)."""
+
+    status, error_type, code = 502, "upstream_error", "upstream_stream_error"
+
+
 GOLDEN = Path(__file__).parent.parent / "golden"
 
 

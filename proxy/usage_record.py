@@ -4,6 +4,9 @@ A record is filled in as the request goes (model, provider, tokens, status) and
 handed to the app's `UsageSink` exactly once, when the request ends: success,
 proxy error, upstream error or client disconnect. `emit` never blocks or awaits;
 sinks do their I/O in their own background tasks.
+
+A leaf module: the request path fills records, telemetry/ and (later) the ledger in
+accounting/ consume them, and none of them imports another for it.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from proxy.database_url import DatabaseURLError, MySQLURL, SQLiteURL, parse_database_url
 from proxy.settings import Settings, SettingsError
-from proxy.store.url import DatabaseURLError, MySQLURL, SQLiteURL, parse_database_url
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_display_and_repr_hide_the_password():
     settings = Settings.for_store_commands(
         {"DATABASE_URL": "mysql://user:s3cret@host:3306/db", "STORE_TIMEOUT": "2"}
     )
-    assert settings.store_timeout == 2.0 and "s3cret" not in repr(settings)
+    assert settings.store.timeout == 2.0 and "s3cret" not in repr(settings)
 
 
 def test_store_commands_need_database_url():

@@ -1,17 +1,12 @@
-"""Request translation: defaults a client relies on, and refusals that name the field."""
+"""OpenAI Chat Completions requests as Anthropic Messages requests: the defaults a client
+relies on, and refusals that name the field."""
 
 from __future__ import annotations
 
 import pytest
 
 from proxy.errors import InvalidRequestError, UnsupportedParameterError
-from proxy.providers.translation import (
-    CHAT_COMPLETIONS,
-    MESSAGES,
-    anthropic_messages_to_openai_chat,
-    openai_chat_to_anthropic,
-    translation_for,
-)
+from proxy.providers.translation.request_to_anthropic import openai_chat_to_anthropic
 
 HELLO = [{"role": "user", "content": "Hello"}]
 
@@ -19,12 +14,6 @@ HELLO = [{"role": "user", "content": "Hello"}]
 def _to_anthropic(**fields):
     return openai_chat_to_anthropic(
         {"model": "m", "messages": HELLO, **fields}, max_tokens_default=4096
-    )
-
-
-def _to_openai(**fields):
-    return anthropic_messages_to_openai_chat(
-        {"model": "m", "max_tokens": 9, "messages": HELLO, **fields}
     )
 
 
@@ -128,81 +117,51 @@ def test_json_schema_and_tool_choice_map_to_their_anthropic_forms():
     assert _to_anthropic(tool_choice="none")["tool_choice"] == {"type": "none"}
 
 
-@pytest.mark.parametrize(
-    ("fields", "param"),
-    [
-        ({"top_k": 5}, "top_k"),
-        ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, "thinking"),
-        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0]"),
-        ({"output_config": {"effort": "max"}}, "output_config.effort"),
-        ({"mcp_servers": []}, "mcp_servers"),
-        (
-            {
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [
-                            {
-                                "type": "document",
-                                "source": {"type": "text", "media_type": "text/plain", "data": "x"},
-                            }
-                        ],
-                    }
-                ]
-            },
-            "messages[0].content[0]",
-        ),
-        (
-            {
-                "messages": [
-                    {
-                        "role": "user",
-                        "content": [
-                            {
-                                "type": "tool_result",
-                                "tool_use_id": "t",
-                                "content": [
-                                    {
-                                        "type": "image",
-                                        "source": {"type": "url", "url": "https://x/a.png"},
-                                    }
-                                ],
-                            }
-                        ],
-                    }
-                ]
-            },
-            "messages[0].content[0].content[0]",
-        ),
-    ],
-)
-def test_what_openai_cannot_express_is_refused_naming_the_field(fields, param):
-    with pytest.raises(UnsupportedParameterError) as refused:
-        _to_openai(**fields)
-    assert refused.value.param == param
+def test_system_and_developer_messages_become_system_blocks_in_order_wherever_they_stand():
+    doc = _to_anthropic(
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "developer", "content": [{"type": "text", "text": "Use French."}]},
+            {"role": "user", "content": "Again"},
+        ]
+    )
+    assert doc["system"] == [
+        {"type": "text", "text": "Be brief."},
+        {"type": "text", "text": "Use French."},
+    ]
+    assert doc["messages"] == [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": "Again"}],
+        }
+    ]
 
 
-def test_openai_upstream_is_always_asked_for_stream_usage():
-    doc = _to_openai(stream=True, thinking={"type": "disabled"})
-    assert doc["stream_options"] == {"include_usage": True}
-    assert "stream_options" not in _to_openai()
+def test_stop_user_effort_parallel_calls_and_stream_take_their_anthropic_names():
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    doc = _to_anthropic(
+        stop="END",
+        safety_identifier="user-7",
+        reasoning_effort="high",
+        tools=tools,
+        parallel_tool_calls=False,
+        stream=True,
+        stream_options={"include_usage": True},
+        temperature=0.2,
+    )
+    assert doc["stop_sequences"] == ["END"]
+    assert doc["metadata"] == {"user_id": "user-7"}
+    assert doc["output_config"] == {"effort": "high"}
+    assert doc["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    assert (doc["stream"], doc["temperature"]) == (True, 0.2)
+    assert "stream_options" not in doc  # the proxy's business, not Anthropic's
+    assert _to_anthropic(user="u1", safety_identifier="u2")["metadata"] == {"user_id": "u1"}
+    assert _to_anthropic(stop=["a", "b"])["stop_sequences"] == ["a", "b"]
 
 
-def test_tool_choice_maps_to_its_openai_forms():
-    tools = [{"name": "f", "input_schema": {"type": "object"}}]
-    assert _to_openai(tools=tools, tool_choice={"type": "tool", "name": "f"})["tool_choice"] == {
-        "type": "function",
-        "function": {"name": "f"},
-    }
-    assert _to_openai(tool_choice={"type": "none"})["tool_choice"] == "none"
-    assert "parallel_tool_calls" not in _to_openai(
-        tool_choice={"type": "auto", "disable_parallel_tool_use": True}
-    )  # OpenAI refuses parallel_tool_calls without tools
-
-
-def test_only_cross_format_pairs_translate():
-    assert translation_for(CHAT_COMPLETIONS, "anthropic").upstream_path == MESSAGES
-    assert translation_for(MESSAGES, "openai").upstream_path == CHAT_COMPLETIONS
-    assert translation_for(CHAT_COMPLETIONS, "openai") is None
-    assert translation_for(MESSAGES, "anthropic") is None
-    assert translation_for("/v1/embeddings", "anthropic") is None
+def test_messages_that_are_not_a_list_of_objects_are_an_invalid_request():
+    for messages, param in (("hi", "messages"), ([["user", "hi"]], "messages[0]")):
+        with pytest.raises(InvalidRequestError) as refused:
+            _to_anthropic(messages=messages)
+        assert refused.value.param == param

@@ -1,0 +1,280 @@
+"""Every cleanup context of the app: what opens at startup and closes at shutdown.
+
+`create_app` (proxy.app) lists them, in order, for the running mode. aiohttp enters
+them after the worker has forked, in that order, and leaves them in reverse after
+in-flight requests have finished (only those whose startup finished). Each reads the
+settings and the resources of the contexts before it from the app, builds its
+objects with explicit constructor arguments, and stores what others need under
+`proxy.keys`. Nothing below this layer reads the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from proxy import keys
+from proxy.accounting.admission import AdmitAll
+from proxy.accounting.cost import PriceBook
+from proxy.accounting.settlement import Settlement
+from proxy.api.proxy import ProxyHandler
+from proxy.api.relay import Relay
+from proxy.cache.configs import ConfigCache
+from proxy.cache.invalidation import InvalidationSubscriber
+from proxy.cache.redis_client import RedisCheck, open_redis
+from proxy.event_types import SERVER_START, SERVER_STOP
+from proxy.keyring import KeyRing
+from proxy.providers import PROVIDERS
+from proxy.readiness import ReadinessCheck
+from proxy.redaction import display_url
+from proxy.redis_gate import RedisGate
+from proxy.settings import AuthSettings, TenancySettings
+from proxy.telemetry import events
+from proxy.telemetry.logs import RequestLogSink
+from proxy.telemetry.webhook import WebhookSink
+from proxy.tenancy.auth import Authenticator, OpenAccess
+from proxy.tenancy.config_api import ConfigAPIClient
+from proxy.tenancy.resolver import TenantResolver
+from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
+from proxy.upstream.breaker import Breakers
+from proxy.upstream.exchange import Exchange
+from proxy.upstream.guard import DestinationPolicy
+from proxy.upstream.retry_budget import RetryBudget
+from proxy.upstream.send import Send
+from proxy.upstream.session import build_control_session, build_session
+from proxy.usage_record import FanOutSink, UsageSink
+
+log = logging.getLogger("proxy.app")
+
+Context = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Background tasks get the grace period to finish; the rest are cancelled."""
+    yield
+    await app[keys.TASKS].close(grace=app[keys.SETTINGS].server.graceful_timeout)
+
+
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The tenant session (SSRF-guarded) and the control-plane session (proxy.upstream.session)."""
+    settings = app[keys.SETTINGS]
+    policy = DestinationPolicy(
+        strict=settings.is_multi_tenant,
+        allow_private=settings.upstream.allow_private,
+        allowed_hosts=settings.upstream.allowed_hosts,
+        warnings=app[keys.UPSTREAM_WARNINGS],
+    )
+    session = build_session(
+        settings.upstream.max_connections,
+        settings.upstream.connect_timeout,
+        policy,
+        app.get(keys.DNS_RESOLVER),
+    )
+    control = build_control_session(settings.upstream.connect_timeout)
+    app[keys.HTTP] = session
+    app[keys.CONTROL_HTTP] = control
+    yield
+    await session.close()
+    await control.close()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The worker's Redis client and the gate its calls go through."""
+    settings = app[keys.SETTINGS]
+    assert settings.redis.url is not None
+    client = open_redis(settings.redis.url, settings.redis.timeout)
+    app[keys.REDIS] = client
+    app[keys.REDIS_GATE] = RedisGate(settings.redis.timeout)
+    yield
+    await client.aclose(close_connection_pool=True)  # a pool passed in is not closed by default
+
+
+def sinks_ctx(extra: Sequence[UsageSink]) -> Context:
+    async def sinks_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Where usage records go: `extra`, the request log, the telemetry webhook."""
+        settings = app[keys.SETTINGS]
+        sinks: list[UsageSink] = list(extra)
+        request_log = RequestLogSink() if settings.telemetry.request_log else None
+        if request_log is not None:
+            sinks.append(request_log)
+        webhook = _webhook(app) if settings.telemetry.url else None
+        if webhook is not None:
+            sinks.append(webhook)
+            app[keys.TELEMETRY] = webhook
+        sink: UsageSink = sinks[0] if len(sinks) == 1 else FanOutSink(sinks)
+        app[keys.SINK] = sink
+        tasks = app[keys.TASKS]
+        flusher = tasks.spawn(request_log.run(), name="request-log") if request_log else None
+        sender = tasks.spawn(webhook.run(), name="telemetry") if webhook else None
+        if webhook is not None:
+            webhook.event(SERVER_START, events.server_fields())
+        yield
+        if webhook is not None and sender is not None:
+            webhook.event(SERVER_STOP, events.server_fields())
+            grace = app[keys.LIFECYCLE].remaining(
+                default_s=min(settings.server.graceful_timeout, 5.0)
+            )
+            await webhook.close(sender, grace)
+        if flusher is not None:
+            await _stop(flusher)
+
+    return sinks_ctx
+
+
+def _webhook(app: web.Application) -> WebhookSink:
+    """The telemetry webhook on the control-plane session, its counters in the metrics."""
+    s = app[keys.SETTINGS]
+    webhook = WebhookSink(
+        s.telemetry,
+        mode=s.mode,
+        session=app[keys.CONTROL_HTTP],
+        ids=app[keys.IDS],
+        tasks=app[keys.TASKS],
+        redis=app.get(keys.REDIS),
+        gate=app.get(keys.REDIS_GATE),
+    )
+    metrics = app[keys.METRICS]
+    metrics.watch_counters(
+        "tenant_proxy_telemetry_events",
+        "Telemetry events by outcome (produced, delivered, retried, spilled, replayed, dropped).",
+        "outcome",
+        webhook.counters.as_dict,
+    )
+    metrics.watch_gauge(
+        "tenant_proxy_telemetry_queued",
+        "Telemetry events waiting in memory.",
+        lambda: webhook.queued,
+    )
+    return webhook
+
+
+async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Metrics move to prometheus-client's values every flush interval, and at the end."""
+    metrics = app[keys.METRICS]
+    task = app[keys.TASKS].spawn(
+        metrics.run(app[keys.SETTINGS].telemetry.metrics_flush_interval), name="metrics-flush"
+    )
+    yield
+    await _stop(task)
+
+
+async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Config resolution (L1 -> Redis -> Config API), its invalidation, client tokens."""
+    s = app[keys.SETTINGS]
+    assert s.tenancy.config_api_url is not None
+    redis, gate = app[keys.REDIS], app[keys.REDIS_GATE]
+    keyring = _keyring(s.tenancy)
+    api = ConfigAPIClient(
+        app[keys.CONTROL_HTTP],
+        s.tenancy.config_api_url,
+        api_key=s.tenancy.config_api_key,
+        timeout=s.tenancy.config_api_timeout,
+    )
+    resolver = TenantResolver(
+        api=api,
+        l2=ConfigCache(redis, gate, ttl=s.tenancy.config_cache_ttl, keyring=keyring),
+        tasks=app[keys.TASKS],
+        metrics=app[keys.METRICS],
+        l1_size=s.tenancy.config_l1_size,
+        l1_ttl=s.tenancy.config_l1_ttl,
+        negative_ttl=s.tenancy.config_negative_ttl,
+        degraded_ttl=s.tenancy.config_degraded_ttl,
+        stale_if_error=s.tenancy.config_stale_if_error,
+        events=app.get(keys.TELEMETRY),
+    )
+    subscriber = InvalidationSubscriber(
+        redis,
+        gate,
+        on_invalidate=resolver.drop_local,
+        on_state=resolver.set_subscribed,
+        timeout=s.redis.timeout,
+    )
+    app[keys.TENANTS] = resolver
+    app[keys.TENANT_RESOLVER] = resolver
+    app[keys.INVALIDATION] = subscriber
+    app[keys.AUTH] = _client_auth(s.auth)
+    checks: list[ReadinessCheck] = [RedisCheck(redis, gate), api]
+    app[keys.READINESS] = checks
+    task = app[keys.TASKS].spawn(subscriber.run(), name="config-invalidation")
+    log.info(
+        "multi-tenant mode",
+        extra={
+            "config_api": display_url(s.tenancy.config_api_url),
+            "auth": s.auth.mode,
+            "encryption": keyring is not None,
+        },
+    )
+    yield
+    await _stop(task)
+
+
+def _keyring(tenancy: TenancySettings) -> KeyRing | None:
+    if tenancy.encryption_keys:
+        return KeyRing(tenancy.encryption_keys)
+    log.info(
+        "PROXY_ENCRYPTION_KEY is not set: tenant configs that hold an api_key are kept in "
+        "each worker's memory only, never written to Redis"
+    )
+    return None
+
+
+def _client_auth(auth: AuthSettings) -> Authenticator:
+    """Multi-tenant clients present JWTs, unless AUTH_MODE=none."""
+    if auth.jwt_secret and len(auth.jwt_secret.encode()) < 32:
+        log.warning(
+            "AUTH_JWT_SECRET is shorter than 32 bytes: HS256 secrets should be 32+ random bytes"
+        )
+    if auth.mode == "none":
+        return OpenAccess()
+    verifier = JWTVerifier(
+        secret=auth.jwt_secret, public_key=auth.jwt_public_key, leeway=auth.jwt_leeway
+    )
+    return TokenAuthenticator([verifier], cache_ttl=auth.cache_ttl)
+
+
+async def proxy_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The /v1 handler and its stages (see proxy.api.proxy), entered last: it takes
+    what the contexts before it opened."""
+    settings = app[keys.SETTINGS]
+    metrics = app[keys.METRICS]
+    warnings = app[keys.UPSTREAM_WARNINGS]  # the guard's too (http_ctx)
+    send = Send(
+        app[keys.HTTP], connect_timeout=settings.upstream.connect_timeout, warnings=warnings
+    )
+    breakers = Breakers()  # per worker (SPEC 12): keyed by tenant and route
+    metrics.watch_gauge(
+        "tenant_proxy_breakers_open",
+        "Circuit breakers open (or half-open) in this worker now.",
+        breakers.open_count,
+    )
+    metrics.watch_total(
+        "tenant_proxy_breakers_opened",
+        "Times a circuit breaker opened.",
+        lambda: breakers.opened,
+    )
+    handler = ProxyHandler(
+        tenants=app[keys.TENANTS],
+        auth=app[keys.AUTH],
+        admission=AdmitAll(),
+        exchange=Exchange(send, PROVIDERS, breakers=breakers, budget=RetryBudget()),
+        relay=Relay(lifecycle=app[keys.LIFECYCLE], metrics=metrics, warnings=warnings),
+        settlement=Settlement(prices=PriceBook(), metrics=metrics, sink=app[keys.SINK]),
+        ids=app[keys.IDS],
+        metrics=metrics,
+        max_body_bytes=settings.server.max_body_bytes,
+        multi_tenant=settings.is_multi_tenant,
+    )
+    app[keys.PROXY] = handler.handle
+    yield
+
+
+async def _stop(task: asyncio.Task[Any]) -> None:
+    """Cancel a loop task and wait for its final flush; re-cancel if a library
+    swallowed the cancellation (see cache.invalidation._raise_if_cancelling)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
