@@ -37,6 +37,7 @@ from typing import Protocol
 
 import aiohttp
 
+from proxy.backoff import Backoff
 from proxy.errors import (
     InvalidRequestError,
     ProxyError,
@@ -234,8 +235,9 @@ class Exchange:
         asked = _retry_after(last)
         if asked is not None:
             return asked if asked <= policy.max_wait_s else None
-        ceiling = min(BACKOFF_CAP_S, policy.backoff_ms / 1000 * 2.0 ** min(retry, 30))
-        return ceiling * self._jitter()  # full jitter
+        if policy.backoff_ms <= 0:
+            return 0.0
+        return Backoff(policy.backoff_ms / 1000, BACKOFF_CAP_S, self._jitter).delay(retry)
 
 
 def _translated_paths(provider: str) -> frozenset[str]:
