@@ -123,3 +123,24 @@ async def test_a_spent_retry_budget_passes_the_failure_through(upstream):
 
 async def _answer(status: int) -> web.StreamResponse:
     return web.json_response({"error": {"message": "no"}}, status=status)
+
+
+async def test_retry_after_replaces_the_wait_up_to_max_wait_s(upstream):
+    answers = iter([("2", 503), ("1.5", 429), (None, 200)])
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        retry_after, status = next(answers)
+        headers = {"Retry-After": retry_after} if retry_after else None
+        return web.json_response({}, status=status, headers=headers)
+
+    upstream.handler = answer
+    waits = Waits()
+    route = Route(provider="openai", api_base=upstream.url, api_key="sk-route-key-0001",
+                  retry=RetryPolicy(attempts=3, backoff_ms=100, max_wait_s=2))  # fmt: skip
+    async with upstream_session() as session:
+        exchange = Exchange(Send(session, connect_timeout=5), PROVIDERS, sleep=waits)
+        call = make_call()
+        answer_ = await exchange.send(call, route)
+        answer_.close()
+    assert answer_.status == 200 and call.record.attempts == 3
+    assert waits.waits == [2.0, 1.5]  # the upstream's, not the backoff's
