@@ -31,7 +31,7 @@ from proxy.lifecycle import Lifecycle
 from proxy.providers import LocalReply, client_sse_error
 from proxy.providers.translation import StreamTranslator, Translation
 from proxy.streaming.sse import SSETracker
-from proxy.streaming.text import text_fields
+from proxy.streaming.text import TextCounter, text_fields
 from proxy.streaming.usage import Usage, settle_stream, usage_from_body
 from proxy.telemetry.metrics import Metrics
 from proxy.throttled_log import RateLimitedLog
@@ -179,6 +179,7 @@ class Relay:
         arrives (the translator keeps constant state, never the answer)."""
         response = self._stream_head(call, upstream)
         translator = translation.stream(call.body.doc or {}, call.body.model or "")
+        text = TextCounter(text_fields(call.path))  # what the client got, for a cut stream
         content = upstream.content
         failure: ProxyError | None = None
         done = False
@@ -189,6 +190,7 @@ class Relay:
                 while chunk := await content.readany():
                     out = translator.feed(chunk)
                     if out:
+                        text.feed(out)
                         await response.write(out)
                 last = translator.finish()
                 if not (translator.complete or translator.failed):
@@ -201,7 +203,10 @@ class Relay:
             finally:  # also when cancelled: a client that left is billed for what it got
                 call.upstream_s = perf_counter() - call.sent
                 usage = translator.usage
-                if settle_stream(usage, 0, len(call.body.raw)):
+                # A finished answer stated its usage; a cut one is completed from the
+                # text relayed (SPEC 8.1).
+                relayed = 0 if translator.complete else text.chars
+                if settle_stream(usage, relayed, len(call.body.raw)):
                     call.record.usage_estimated = True
                 _take_usage(call, usage)
             if failure is not None:

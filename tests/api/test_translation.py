@@ -101,7 +101,10 @@ async def test_a_broken_translated_stream_ends_with_one_event_in_the_clients_for
     assert [name for name, _ in events].count("error") == 1 and "message_stop" not in dict(events)
     (record,) = await sink.wait_for(1)
     assert (record.status, record.error) == (502, "upstream_stream_error")
-    assert record.input_tokens is not None  # seen or estimated
+    # No usage was stated (OpenAI states it last): estimated from the body and from
+    # the text the client got ("Hello": 5 characters, 2 tokens).
+    assert record.usage_estimated and record.output_tokens == 2
+    assert record.input_tokens is not None and record.input_tokens > 0  # the client's bytes / 4
 
 
 async def test_a_translated_stream_is_written_as_it_arrives_in_flat_memory(make_proxy, upstream):
