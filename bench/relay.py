@@ -29,6 +29,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -203,10 +204,20 @@ def start_upstream(
     return kind, url, url
 
 
+# gateway-money: a budget and RPM/TPM limits that the run never reaches, so every
+# request pays admission (one script call) and settlement, and none is refused.
+MONEY = {"budget": {"monthly_usd": 1e9}, "limits": {"rpm": 10**9, "tpm": 10**12}}
+
+
 def gateway_config(
-    path: Path, json_url: str, sse_url: str, messages: tuple[str, str] | None = None
+    path: Path,
+    json_url: str,
+    sse_url: str,
+    extra: dict[str, Any] | None = None,
+    messages: tuple[str, str] | None = None,
 ) -> Path:
-    """`messages`: Anthropic upstreams (JSON, SSE) for the translated routes."""
+    """`extra`: top-level fields (budgets, limits); `messages`: Anthropic upstreams
+    (JSON, SSE) for the translated routes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     translated = [
         {
@@ -220,6 +231,7 @@ def gateway_config(
     path.write_text(
         yaml.safe_dump(
             {
+                **(extra or {}),
                 "models": translated
                 + [
                     {
@@ -234,7 +246,7 @@ def gateway_config(
                         "api_base": sse_url,
                         "api_key": "sk-bench-relay-0001",
                     },
-                ]
+                ],
             }
         )
     )
@@ -250,10 +262,11 @@ def start_gateway(
     *,
     name: str = "gateway",
     env: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
     """One gunicorn worker in static mode; `env` adds settings (e.g. telemetry, or
-    PYTHONPATH for a baseline source tree)."""
-    config = gateway_config(out / "gateway.yaml", json_url, sse_url)
+    PYTHONPATH for a baseline source tree), `extra` adds to its config."""
+    config = gateway_config(out / f"{name}.yaml", json_url, sse_url, extra)
     port = ps.free_port()
     environ = {
         "PROXY_CONFIG": str(config),
@@ -310,6 +323,26 @@ def start_gateway_mt(
         {"sub": MT_TENANT, "exp": int(time.time()) + 86400}, MT_SECRET, algorithm="HS256"
     )
     return url + f"/users/{MT_TENANT}", {"Authorization": "Bearer " + token}
+
+
+def start_gateway_money(
+    procs: ps.Processes,
+    out: Path,
+    json_url: str,
+    sse_url: str,
+    cpus: str | None,
+    load_cpus: str | None,
+) -> str | None:
+    """The static gateway with a budget and RPM/TPM limits (MONEY) in a private Redis:
+    compare with `gateway` for what budgets and limits cost. None without redis-server."""
+    if shutil.which("redis-server") is None:
+        return None
+    redis_port = ps.free_port()
+    ps.start_redis(procs, redis_port, load_cpus)
+    env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+    return start_gateway(
+        procs, out, json_url, sse_url, cpus, name="gateway-money", env=env, extra=MONEY
+    )
 
 
 def start_bare(procs: ps.Processes, name: str, upstream: str, cpus: str | None) -> str:
@@ -429,6 +462,7 @@ def main(argv: list[str] | None = None) -> Path:
             else None
         )
         mt = start_gateway_mt(procs, out, json_url, sse_url, server_cpu, load_cpu)
+        money = start_gateway_money(procs, out, json_url, sse_url, server_cpu, load_cpu)
         bare_json = start_bare(procs, "bare-json", json_url, server_cpu)
         bare_sse = (
             bare_json if sse_url == json_url else start_bare(procs, "bare-sse", sse_url, server_cpu)
@@ -442,6 +476,8 @@ def main(argv: list[str] | None = None) -> Path:
                 targets[mode]["gateway-base"] = (base, {})
             if mt is not None:
                 targets[mode]["gateway-mt"] = mt
+            if money is not None:
+                targets[mode]["gateway-money"] = (money, {})
         bodies = {"json": JSON_BODY, "stream": STREAM_BODY}
         for mode, urls in targets.items():  # warm-up: pools, memos, the tenant's config
             for url, headers in urls.values():
@@ -490,7 +526,7 @@ def _count_instructions(
         cpus = "1" if ps.cpu_count() >= 2 else None
         kind, json_url, sse_url = start_upstream(upstream_choice, procs, work, cpus)
         messages = start_messages_upstream(kind, procs, work, cpus, json_url)
-        config = gateway_config(work / "gateway.yaml", json_url, sse_url, messages)
+        config = gateway_config(work / "gateway.yaml", json_url, sse_url, messages=messages)
         for mode, body, upstream in (
             ("json", JSON_BODY, json_url),
             ("stream", STREAM_BODY, sse_url),
@@ -543,14 +579,16 @@ def render(
     def med(key: tuple[str, int, str], attr: str) -> float:
         return statistics.median(getattr(s, attr) for s in results[key])
 
-    order = ["direct", "bare", "gateway-base", "gateway", "gateway-mt"]
+    order = ["direct", "bare", "gateway-base", "gateway", "gateway-mt", "gateway-money"]
     names = sorted({k[2] for k in results}, key=order.index)
     lines = [
         f"# Relay cost — {time.strftime('%Y-%m-%d %H:%M:%S')}",
         "",
         f"Upstream: {kind}. `gateway`: `tenant-proxy serve` in static mode, 1 gunicorn worker; "
         "`gateway-mt`: the same in multi-tenant mode (JWT auth, config from L1; Redis and the mock "
-        "Config API behind it); `bare`: `bench/bare_relay.py`. "
+        "Config API behind it); `gateway-money`: the static gateway with a budget and RPM/TPM "
+        "limits it never reaches (one script call per request, Redis beside it); "
+        "`bare`: `bench/bare_relay.py`. "
         f"{PINNED if pinned else 'One CPU: nothing pinned.'}",
         f"wrk -t1, {args.duration:g} s per point, {args.rounds} interleaved rounds; medians shown.",
         "",
@@ -575,7 +613,9 @@ def render(
                     else f"{med(key, 'rps') / med(bare, 'rps'):.2f}"
                 )
                 vs_static = (
-                    f"{med(key, 'rps') / med(static, 'rps'):.2f}" if name == "gateway-mt" else ""
+                    f"{med(key, 'rps') / med(static, 'rps'):.2f}"
+                    if name in ("gateway-mt", "gateway-money")
+                    else ""
                 )
                 added = (
                     "" if name == "direct" else f"{med(key, 'p50_ms') - med(direct, 'p50_ms'):.3f}"

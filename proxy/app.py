@@ -64,7 +64,7 @@ async def create_app(
         ctxs.append(contexts.multi_tenant_ctx)
     else:
         _static_tenancy(app, settings)
-    app.cleanup_ctx.extend([*ctxs, contexts.proxy_ctx])
+    app.cleanup_ctx.extend([*ctxs, contexts.money_ctx, contexts.proxy_ctx])
     if settings.auth.admin_key and settings.is_multi_tenant:
         app.add_subapp("/admin/", create_admin_app(settings.auth.admin_key))
     routes.setup(app, settings)

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from proxy import keys
-from proxy.accounting.admission import AdmitAll
 from proxy.accounting.cost import PriceBook
+from proxy.accounting.local_quota import LocalQuota
+from proxy.accounting.quota import QuotaAdmission
+from proxy.accounting.redis_quota import RedisQuota
 from proxy.accounting.settlement import Settlement
 from proxy.api.proxy import ProxyHandler
 from proxy.api.relay import Relay
@@ -236,6 +239,33 @@ def _client_auth(auth: AuthSettings) -> Authenticator:
     return TokenAuthenticator([verifier], cache_ttl=auth.cache_ttl)
 
 
+async def money_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Budgets and limits: in Redis when there is one (its loop runs here and settles
+    what is owed at shutdown, while Redis is still open), else per process."""
+    settings = app[keys.SETTINGS]
+    if not settings.redis.url:
+        app[keys.QUOTA] = LocalQuota()
+        yield
+        return
+    quota = RedisQuota(
+        app[keys.REDIS],
+        app[keys.REDIS_GATE],
+        fail_open=settings.money.fails_open,
+        reservation_ttl=settings.money.reservation_ttl,
+    )
+    app[keys.QUOTA] = quota
+    app[keys.METRICS].watch_counters(
+        "tenant_proxy_budget_events",
+        "Budget and limit events: admitted_locally and refused_unavailable (Redis down, "
+        "BUDGET_FAIL_MODE open or closed), settle_retried, settle_dropped.",
+        "outcome",
+        lambda: quota.counters,
+    )
+    task = app[keys.TASKS].spawn(quota.run(), name="budget")
+    yield
+    await quota.close(task)  # in-flight requests have finished: settle what they left
+
+
 async def proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     """The /v1 handler and its stages (see proxy.api.proxy), entered last: it takes
     what the contexts before it opened."""
@@ -256,13 +286,21 @@ async def proxy_ctx(app: web.Application) -> AsyncIterator[None]:
         "Times a circuit breaker opened.",
         lambda: breakers.opened,
     )
+    prices = PriceBook()
     handler = ProxyHandler(
         tenants=app[keys.TENANTS],
         auth=app[keys.AUTH],
-        admission=AdmitAll(),
+        admission=QuotaAdmission(
+            app[keys.QUOTA],
+            prices,
+            default_max_tokens=settings.money.default_max_tokens,
+            clock=time.time,
+        ),
         exchange=Exchange(send, PROVIDERS, breakers=breakers, budget=RetryBudget()),
         relay=Relay(lifecycle=app[keys.LIFECYCLE], metrics=metrics, warnings=warnings),
-        settlement=Settlement(prices=PriceBook(), metrics=metrics, sink=app[keys.SINK]),
+        settlement=Settlement(
+            prices=prices, metrics=metrics, sink=app[keys.SINK], quota=app[keys.QUOTA]
+        ),
         ids=app[keys.IDS],
         metrics=metrics,
         max_body_bytes=settings.server.max_body_bytes,

@@ -34,6 +34,10 @@ defined here (tests/test_errors.py checks):
       UpstreamUnavailableError (503 service_unavailable / upstream_unavailable)  retry_after
       AdminUnavailableError (503 service_unavailable / cache_unavailable)
       StoreUnavailableError (503 service_unavailable / store_unavailable)
+      RetryLaterError (a refusal that always carries Retry-After)
+        RateLimitedError (429 rate_limit_error / rate_limited)
+        BudgetExceededError (429 insufficient_quota / budget_exceeded)
+        BudgetUnavailableError (503 service_unavailable / budget_unavailable)
       TenantExistsError (409 invalid_request_error / tenant_exists)
       TenantChangedError (409 invalid_request_error / tenant_changed)
       SealedKeyError (500 server_error / internal_error; .key_id, .reason for the log)
@@ -219,6 +223,32 @@ class ConfigUnavailableError(ProxyError):
 
 class AdminUnavailableError(ProxyError):
     status, error_type, code = 503, "service_unavailable", "cache_unavailable"
+
+
+class RetryLaterError(ProxyError):
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(RetryLaterError):
+    """The tenant's RPM or TPM limit: `retry_after` is when enough of the window passed."""
+
+    status, error_type, code = 429, "rate_limit_error", "rate_limited"
+
+
+class BudgetExceededError(RetryLaterError):
+    """The request's estimate does not fit the month's budget: `retry_after` is the
+    seconds until the UTC month ends."""
+
+    status, error_type, code = 429, "insufficient_quota", "budget_exceeded"
+
+
+class BudgetUnavailableError(RetryLaterError):
+    """BUDGET_FAIL_MODE=closed and Redis did not answer: budgets and limits cannot be
+    checked, so the request is not forwarded."""
+
+    status, error_type, code = 503, "service_unavailable", "budget_unavailable"
 
 
 class TenantExistsError(ProxyError):

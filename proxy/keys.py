@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
     from redis.asyncio import Redis
 
+    from proxy.accounting.quota import QuotaBackend
     from proxy.cache.invalidation import InvalidationSubscriber
     from proxy.ids import IdGenerator
     from proxy.lifecycle import Lifecycle
@@ -50,6 +51,8 @@ TENANT_RESOLVER: web.AppKey[TenantResolver] = web.AppKey("tenant_resolver")
 INVALIDATION: web.AppKey[InvalidationSubscriber] = web.AppKey("invalidation")
 TELEMETRY: web.AppKey[WebhookSink] = web.AppKey("telemetry")
 SINK: web.AppKey[UsageSink] = web.AppKey("sink")
+# Budgets and limits: RedisQuota with Redis, else LocalQuota (per process).
+QUOTA: web.AppKey[QuotaBackend] = web.AppKey("quota")
 TENANTS: web.AppKey[TenantSource] = web.AppKey("tenants")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 PROXY: web.AppKey[Handler] = web.AppKey("proxy")  # ProxyHandler.handle (proxy.contexts)

@@ -1,19 +1,27 @@
-"""What a request cost: the route's prices, else a built-in table of common models.
+"""What a request cost: the route's prices, else the built-in table of common models.
 
-Prices are USD per million tokens. The table is looked up by `upstream_model`
-(longest known prefix, so dated snapshots like `gpt-4o-2024-08-06` match), is
-dated, and is always overridden by prices in the tenant's config. Cached input
+Prices are USD per million tokens, so tokens x price is micro-USD. The built-in
+table is the data file `prices.json` next to this module (OpenAI, Anthropic, Google
+Gemini, Mistral; dated `as_of`), looked up by `upstream_model`: the longest listed
+family the id starts with, so dated snapshots like `gpt-4o-2024-08-06` or
+`mistral-large-2411` match. Prices in the tenant's config always win. Cached input
 tokens use `cached_input_cost_per_mtok`, defaulting to the input price.
+
+Amounts are integer micro-USD, rounded up (SPEC 8.1): `cost_micro` is what budgets
+reserve and settle; the record's `cost_usd` is the same amount in USD.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from importlib import resources
 from typing import TypeVar
+
+import orjson
 
 from proxy.route import Route
 
-PRICES_AS_OF = "2025-08"
 _K = TypeVar("_K")
 
 
@@ -24,37 +32,21 @@ class Price:
     cached_input: float | None = None
 
 
-BUILTIN_PRICES: dict[str, Price] = {
-    # OpenAI
-    "gpt-5": Price(1.25, 10.0, 0.125),
-    "gpt-5-mini": Price(0.25, 2.0, 0.025),
-    "gpt-5-nano": Price(0.05, 0.40, 0.005),
-    "gpt-4.1": Price(2.0, 8.0, 0.50),
-    "gpt-4.1-mini": Price(0.40, 1.60, 0.10),
-    "gpt-4.1-nano": Price(0.10, 0.40, 0.025),
-    "gpt-4o": Price(2.50, 10.0, 1.25),
-    "gpt-4o-mini": Price(0.15, 0.60, 0.075),
-    "gpt-4-turbo": Price(10.0, 30.0),
-    "gpt-4": Price(30.0, 60.0),
-    "gpt-3.5-turbo": Price(0.50, 1.50),
-    "o1": Price(15.0, 60.0, 7.50),
-    "o1-mini": Price(1.10, 4.40, 0.55),
-    "o3": Price(2.0, 8.0, 0.50),
-    "o3-mini": Price(1.10, 4.40, 0.55),
-    "o4-mini": Price(1.10, 4.40, 0.275),
-    "text-embedding-3-small": Price(0.02, 0.0),
-    "text-embedding-3-large": Price(0.13, 0.0),
-    "text-embedding-ada-002": Price(0.10, 0.0),
-    # Anthropic
-    "claude-opus-4": Price(15.0, 75.0, 1.50),
-    "claude-sonnet-4": Price(3.0, 15.0, 0.30),
-    "claude-3-7-sonnet": Price(3.0, 15.0, 0.30),
-    "claude-3-5-sonnet": Price(3.0, 15.0, 0.30),
-    "claude-3-5-haiku": Price(0.80, 4.0, 0.08),
-    "claude-3-opus": Price(15.0, 75.0, 1.50),
-    "claude-3-sonnet": Price(3.0, 15.0, 0.30),
-    "claude-3-haiku": Price(0.25, 1.25, 0.03),
-}
+def load_prices(data: bytes | None = None) -> dict[str, Price]:
+    """The built-in table (`prices.json`), or the table in `data`."""
+    if data is None:
+        data = resources.files("proxy.accounting").joinpath("prices.json").read_bytes()
+    doc = orjson.loads(data)
+    return {
+        name: Price(float(p["input"]), float(p["output"]), p.get("cached_input"))
+        for name, p in doc["models"].items()
+    }
+
+
+def micro_usd(amount: float) -> int:
+    """A micro-USD amount as a whole number, rounded up; float noise below a
+    millionth of a micro-USD does not count (600 x 0.15 is 90, not 91)."""
+    return math.ceil(round(amount, 6))
 
 
 _UNSET = Price(-1.0, -1.0)
@@ -65,7 +57,7 @@ class PriceBook:
     any model (`default` without prices or `upstream_model`); memos are bounded."""
 
     def __init__(self, table: dict[str, Price] | None = None, *, memo_size: int = 4096) -> None:
-        self._table = BUILTIN_PRICES if table is None else table
+        self._table = load_prices() if table is None else table
         self._by_length = sorted(self._table, key=len, reverse=True)
         self._by_route: dict[Route, Price | None] = {}
         self._by_name: dict[str, Price | None] = {}
@@ -106,6 +98,24 @@ class PriceBook:
                 return self._table[known]
         return None
 
+    def cost_micro(
+        self,
+        price: Price | None,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cached_tokens: int | None,
+    ) -> int | None:
+        """Integer micro-USD, rounded up; None when unpriced or no usage is known."""
+        if price is None or (input_tokens is None and output_tokens is None):
+            return None
+        cached = min(cached_tokens or 0, input_tokens or 0)
+        cached_rate = price.cached_input if price.cached_input is not None else price.input
+        return micro_usd(
+            ((input_tokens or 0) - cached) * price.input
+            + cached * cached_rate
+            + (output_tokens or 0) * price.output
+        )
+
     def cost(
         self,
         price: Price | None,
@@ -113,16 +123,9 @@ class PriceBook:
         output_tokens: int | None,
         cached_tokens: int | None,
     ) -> float | None:
-        if price is None or (input_tokens is None and output_tokens is None):
-            return None
-        cached = min(cached_tokens or 0, input_tokens or 0)
-        cached_rate = price.cached_input if price.cached_input is not None else price.input
-        micro = (
-            ((input_tokens or 0) - cached) * price.input
-            + cached * cached_rate
-            + (output_tokens or 0) * price.output
-        )
-        return round(micro / 1_000_000, 10)
+        """The same amount in USD, as the usage record carries it."""
+        micro = self.cost_micro(price, input_tokens, output_tokens, cached_tokens)
+        return None if micro is None else micro / 1_000_000
 
 
 def _remember(memo: dict[_K, Price | None], key: _K, value: Price | None, size: int) -> None:

@@ -5,7 +5,7 @@ bottom in `handle`:
 
     edge        path and user id, method, authentication, body read and inspected
     tenant      the tenant's config (a sync L1 lookup first), the route for the model
-    admission   budgets and rate limits reserve (accounting.admission; none today)
+    admission   budgets and rate limits reserve (accounting.admission, accounting.quota)
     exchange    fallbacks -> retries -> one send (upstream.exchange; SPEC 12)
     relay       the answer to the client: JSON whole, SSE chunk by chunk (api.relay)
     settle      price, count and record: exactly one usage record, whatever happened
@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError
 
 from proxy.accounting.admission import Admission
+from proxy.accounting.quota import Reservation
 from proxy.accounting.settlement import Settlement
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
@@ -90,6 +91,7 @@ class ProxyHandler:
         call = Call(record, started, headers)
         metrics = self._metrics
         metrics.in_flight += 1
+        reservation: Reservation | None = None  # settled in the finally, whatever happens
         try:
             self._target(request, call)
             self._auth.authenticate(headers, record.tenant)
@@ -101,9 +103,9 @@ class ProxyHandler:
             raw = await self._read_body(request)
             body = inspect_body(raw, headers.get("Content-Type", "").lower())
             route = self._route(call, config, body)
-            admitting = self._admission.admit(record, route, body)
-            if admitting is not None:
-                await admitting
+            reservation = self._admission.admit(record, route, body, config)
+            if reservation is not None:
+                await reservation
             answer = await self._exchange.send(call, route)
             return await self._relay.respond(request, call, answer)
         except ProxyError as e:
@@ -122,7 +124,9 @@ class ProxyHandler:
             return internal_error_response(request, request_id)
         finally:
             metrics.in_flight -= 1
-            self._settlement.settle(record, call.route, call.label, started, call.upstream_s)
+            self._settlement.settle(
+                record, call.route, call.label, started, call.upstream_s, reservation
+            )
 
     def _target(self, request: web.Request, call: Call) -> None:
         """The tenant (multi-tenant mode), the path to forward and its query."""

@@ -3,8 +3,8 @@
 `Settings.from_env()` is the only reader of `os.environ` in the package (the CLI may
 set variables before it runs). A `Settings` is the deployment mode plus one frozen
 section per concern (proxy.settings.sections): `server`, `upstream`, `redis`,
-`tenancy`, `auth`, `telemetry`, `store`. Components take the section they need. Every value
-is cast and checked as it is read (proxy.settings.reader), so a bad variable stops
+`tenancy`, `auth`, `telemetry`, `store`, `money`. Components take the section they
+need. Every value is cast and checked as it is read (proxy.settings.reader), so a bad variable stops
 the start with one line naming it.
 """
 
@@ -20,6 +20,7 @@ from proxy.settings.reader import EnvReader, SettingsError
 from proxy.settings.sections import (
     MIB,
     AuthSettings,
+    MoneySettings,
     RedisSettings,
     ServerSettings,
     StoreSettings,
@@ -33,6 +34,7 @@ __all__ = [
     "MULTI_TENANT",
     "STATIC",
     "AuthSettings",
+    "MoneySettings",
     "RedisSettings",
     "ServerSettings",
     "Settings",
@@ -54,6 +56,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    money: MoneySettings = field(default_factory=MoneySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +70,7 @@ class Settings:
             auth=AuthSettings.read(r),
             telemetry=TelemetrySettings.read(r),
             store=StoreSettings.read(r),
+            money=MoneySettings.read(r),
         )
         _check_multi_tenant(settings)
         return settings

@@ -219,6 +219,29 @@ class TelemetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MoneySettings:
+    """Budgets and RPM/TPM limits (SPEC 8, 8.1): estimates, reservations, Redis outages."""
+
+    __repr__ = _repr
+
+    fail_mode: str = "open"  # BUDGET_FAIL_MODE: open (per-process counters) or closed (503)
+    default_max_tokens: int = 4096  # BUDGET_DEFAULT_MAX_TOKENS
+    reservation_ttl: float = 900.0  # BUDGET_RESERVATION_TTL, seconds
+
+    @property
+    def fails_open(self) -> bool:
+        return self.fail_mode == "open"
+
+    @classmethod
+    def read(cls, r: EnvReader) -> MoneySettings:
+        return cls(
+            fail_mode=r.choice("BUDGET_FAIL_MODE", ("open", "closed"), default="open"),
+            default_max_tokens=r.integer("BUDGET_DEFAULT_MAX_TOKENS", 4096),
+            reservation_ttl=r.seconds("BUDGET_RESERVATION_TTL", 900.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StoreSettings:
     """The built-in tenant store (SPEC 7, 7.1): which database, and how long a call may take."""
 

@@ -128,7 +128,14 @@ class Metrics:
             ["kind"],
             registry=reg,
         )
+        self._p_unpriced = Counter(
+            "tenant_proxy_unpriced_requests",
+            "Requests with known tokens whose model has no price (cost null).",
+            ["model"],
+            registry=reg,
+        )
         self.in_flight = 0
+        self._unpriced: defaultdict[str, int] = defaultdict(int)
         self._requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self._upstream_errors: defaultdict[str, int] = defaultdict(int)
         self._config_lookups: defaultdict[str, int] = defaultdict(int)
@@ -145,6 +152,9 @@ class Metrics:
         self._overhead.observe(overhead_s)
         if upstream_s is not None:
             self._upstream.observe(upstream_s)
+
+    def request_unpriced(self, model: str) -> None:
+        self._unpriced[model] += 1
 
     def upstream_error(self, kind: str) -> None:
         self._upstream_errors[kind] += 1
@@ -177,6 +187,10 @@ class Metrics:
             requests, self._requests = self._requests, defaultdict(int)
             for (model, status), n in requests.items():
                 self._p_requests.labels(model, str(status)).inc(n)
+        if self._unpriced:
+            unpriced, self._unpriced = self._unpriced, defaultdict(int)
+            for model, n in unpriced.items():
+                self._p_unpriced.labels(model).inc(n)
         if self._upstream_errors:
             errors, self._upstream_errors = self._upstream_errors, defaultdict(int)
             for kind, n in errors.items():

@@ -16,14 +16,14 @@ from proxy.accounting.settlement import Settlement
 from proxy.api.proxy import ProxyHandler
 from proxy.api.relay import Relay
 from proxy.body import RequestBody, inspect_body
-from proxy.errors import ProxyError
+from proxy.errors import BudgetExceededError
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.providers import PROVIDERS
 from proxy.route import Route
 from proxy.telemetry.metrics import Metrics
 from proxy.tenancy.auth import OpenAccess
-from proxy.tenancy.config import parse_tenant_config
+from proxy.tenancy.config import TenantConfig, parse_tenant_config
 from proxy.tenancy.source import StaticSource
 from proxy.upstream.exchange import Exchange
 from proxy.upstream.send import Send
@@ -38,13 +38,11 @@ def test_admit_all_admits_at_once():
     admission: Admission = AdmitAll()
     record = UsageRecord("ev", "req", 0.0, "POST", "/v1/chat/completions")
     assert (
-        admission.admit(record, ROUTE, inspect_body(b'{"model":"m"}', "application/json")) is None
+        admission.admit(
+            record, ROUTE, inspect_body(b'{"model":"m"}', "application/json"), TenantConfig({})
+        )
+        is None
     )
-
-
-class BudgetExceededError(ProxyError):
-    status, error_type, code = 429, "insufficient_quota", "budget_exceeded"
-    retry_after = 60.0
 
 
 class RefuseOverBudget:
@@ -53,14 +51,14 @@ class RefuseOverBudget:
     def __init__(self) -> None:
         self.asked: list[tuple[str | None, int]] = []
 
-    def admit(self, record: UsageRecord, route: Route, body: RequestBody) -> Any:
+    def admit(self, record: UsageRecord, route: Route, body: RequestBody, quota: Any) -> Any:
         self.asked.append((record.model, len(body.raw)))
         return self._decide(record.model)
 
     async def _decide(self, model: str | None) -> None:
         await asyncio.sleep(0)  # a round trip to Redis
         if model == "expensive":
-            raise BudgetExceededError("The tenant's monthly budget is spent.")
+            raise BudgetExceededError("The tenant's monthly budget is spent.", retry_after=60)
 
 
 @pytest.fixture

@@ -55,3 +55,14 @@ def test_a_request_refused_before_routing_is_recorded_unpriced():
     text = metrics.render()[0]
     assert b'tenant_proxy_requests_total{model="(none)",status="404"} 1.0' in text
     assert b"tenant_proxy_upstream_seconds_count 0.0" in text
+
+
+def test_tokens_of_a_model_without_a_price_are_kept_and_counted_as_unpriced():
+    settlement, metrics, sink = _settlement()
+    unpriced = Route(provider="openai", api_base="http://x", model_name="my-finetune")
+    record = _record(status=200, input_tokens=10, output_tokens=5)
+    settlement.settle(record, unpriced, "my-finetune", perf_counter(), 0.1)
+    assert (record.cost_usd, record.input_tokens, record.output_tokens) == (None, 10, 5)
+    metrics.flush()
+    text = metrics.render()[0]
+    assert b'tenant_proxy_unpriced_requests_total{model="my-finetune"} 1.0' in text

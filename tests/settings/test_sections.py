@@ -7,9 +7,10 @@ import dataclasses
 import pytest
 
 from proxy.settings import Settings
-from proxy.settings.reader import EnvReader
+from proxy.settings.reader import EnvReader, SettingsError
 from proxy.settings.sections import (
     AuthSettings,
+    MoneySettings,
     RedisSettings,
     ServerSettings,
     StoreSettings,
@@ -27,6 +28,7 @@ SECTIONS = [
     AuthSettings,
     TelemetrySettings,
     StoreSettings,
+    MoneySettings,
 ]
 
 
@@ -89,3 +91,19 @@ def test_secrets_stay_out_of_repr():
     for secret in ("redis-pw", "cfg-key", "jwt-secret", "admin-key", "hook-secret", "MDEy"):
         assert secret not in text
     assert "TenancySettings(" in text and "http://cfg" in text
+
+
+def test_the_money_section_reads_the_budget_variables_and_refuses_an_unknown_fail_mode():
+    r = EnvReader(
+        {
+            "BUDGET_FAIL_MODE": "Closed",
+            "BUDGET_DEFAULT_MAX_TOKENS": "1024",
+            "BUDGET_RESERVATION_TTL": "60",
+        }
+    )
+    money = MoneySettings.read(r)
+    assert (money.fail_mode, money.fails_open) == ("closed", False)
+    assert (money.default_max_tokens, money.reservation_ttl) == (1024, 60.0)
+    assert Settings.from_env({}).money.fails_open  # open by default
+    with pytest.raises(SettingsError, match="BUDGET_FAIL_MODE"):
+        MoneySettings.read(EnvReader({"BUDGET_FAIL_MODE": "sometimes"}))
