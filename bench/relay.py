@@ -52,6 +52,10 @@ STREAM_BODY = (
     '{"model":"gpt-stream","stream":true,'
     '"messages":[{"role":"user","content":"Hello, how are you today?"}]}'
 )
+# The same requests for routes whose upstream speaks Anthropic Messages: translated
+# both ways by the gateway (SPEC 13); counted with --instructions beside pass-through.
+TRANSLATED_JSON_BODY = JSON_BODY.replace("gpt-4o-mini", "claude-json")
+TRANSLATED_STREAM_BODY = STREAM_BODY.replace("gpt-stream", "claude-stream")
 
 
 @dataclass
@@ -128,6 +132,42 @@ http {{
 """
 
 
+def _canned_messages() -> tuple[str, str]:
+    """Anthropic Messages answers (JSON, SSE) as an Anthropic upstream writes them."""
+    provider = MockProvider(clock=lambda: 1_700_000_000.0)
+    json_reply = provider.reply(
+        "/v1/messages", RequestBody(JSON_BODY.encode(), {}, "m", False), "claude-json"
+    )
+    sse_reply = provider.reply(
+        "/v1/messages", RequestBody(STREAM_BODY.encode(), {}, "m", True), "claude-stream"
+    )
+    return json_reply.body.decode(), b"".join(sse_reply.events).decode().replace("\n", "\\n")
+
+
+def start_messages_upstream(
+    kind: str, procs: ps.Processes, out: Path, cpus: str | None, python_url: str
+) -> tuple[str, str]:
+    """An upstream answering Anthropic Messages: (JSON url, SSE url). The Python mock
+    upstream answers by path, so it serves these too."""
+    if kind != "nginx":
+        return python_url, python_url
+    out = out / "messages"
+    (out / "tmp").mkdir(parents=True, exist_ok=True)
+    json_port, sse_port = ps.free_port(), ps.free_port()
+    json_body, sse_body = _canned_messages()
+    conf = out / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(
+            dir=out, json_port=json_port, sse_port=sse_port, json=json_body, sse=sse_body
+        )
+    )
+    proc = procs.start("nginx-messages", ["nginx", "-c", str(conf)], cpus=cpus)
+    urls = f"http://127.0.0.1:{json_port}", f"http://127.0.0.1:{sse_port}"
+    for url in urls:
+        ps.wait_http(url + "/", proc)
+    return urls
+
+
 def _canned() -> tuple[str, str]:
     provider = MockProvider(clock=lambda: 1_700_000_000.0)
     doc = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True}}
@@ -176,14 +216,30 @@ MONEY = {"budget": {"monthly_usd": 1e9}, "limits": {"rpm": 10**9, "tpm": 10**12}
 
 
 def gateway_config(
-    path: Path, json_url: str, sse_url: str, extra: dict[str, Any] | None = None
+    path: Path,
+    json_url: str,
+    sse_url: str,
+    extra: dict[str, Any] | None = None,
+    messages: tuple[str, str] | None = None,
 ) -> Path:
+    """`extra`: top-level fields (budgets, limits); `messages`: Anthropic upstreams
+    (JSON, SSE) for the translated routes."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    translated = [
+        {
+            "model_name": name,
+            "provider": "anthropic",
+            "api_base": url,
+            "api_key": "sk-bench-relay-0001",
+        }
+        for name, url in zip(("claude-json", "claude-stream"), messages or (), strict=False)
+    ]
     path.write_text(
         yaml.safe_dump(
             {
                 **(extra or {}),
-                "models": [
+                "models": translated
+                + [
                     {
                         "model_name": "gpt-4o-mini",
                         "provider": "openai",
@@ -547,14 +603,15 @@ def _baseline_env(tree: Path | None) -> dict[str, str]:
 def _count_instructions(
     out: Path, kind: str, upstream_choice: str, base_env: dict[str, str]
 ) -> dict[tuple[str, str], int]:
-    """Instructions per request: {(mode, target): count} for JSON and streaming chat."""
+    """Instructions per request: {(mode, target): count} for JSON and streaming chat,
+    passed through and translated (an OpenAI client on an Anthropic route)."""
     counts: dict[tuple[str, str], int] = {}
     with ps.Processes(out / "logs-callgrind") as procs:
         work = out / "callgrind-upstream"
-        _, json_url, sse_url = start_upstream(
-            upstream_choice, procs, work, "1" if ps.cpu_count() >= 2 else None
-        )
-        config = gateway_config(work / "gateway.yaml", json_url, sse_url)
+        cpus = "1" if ps.cpu_count() >= 2 else None
+        kind, json_url, sse_url = start_upstream(upstream_choice, procs, work, cpus)
+        messages = start_messages_upstream(kind, procs, work, cpus, json_url)
+        config = gateway_config(work / "gateway.yaml", json_url, sse_url, messages=messages)
         for mode, body, upstream in (
             ("json", JSON_BODY, json_url),
             ("stream", STREAM_BODY, sse_url),
@@ -581,6 +638,17 @@ def _count_instructions(
             bare_cmd = [ps.PYTHON, "-m", "bench.bare_relay", "--port", str(bare_port)]
             counts[mode, "bare"] = instructions_per_request(
                 f"bare-{mode}", [*bare_cmd, "--upstream", upstream], {}, bare_port, out, body
+            )
+        for mode, body in (("json", TRANSLATED_JSON_BODY), ("stream", TRANSLATED_STREAM_BODY)):
+            port = ps.free_port()
+            env = {"PROXY_CONFIG": str(config), "PROXY_HOST": "127.0.0.1", "PROXY_PORT": str(port)}
+            counts[mode, "translated"] = instructions_per_request(
+                f"gateway-translated-{mode}",
+                [ps.TENANT_PROXY, "serve", "--dev"],
+                env,
+                port,
+                out,
+                body,
             )
     return counts
 
@@ -688,6 +756,18 @@ def render(
                 f"| {mode} | {gw_n:,} | {bare_n:,} | {gw_n / bare_n:.3f} | {bare_n / gw_n:.2f} "
                 + base
             )
+        if (("json", "translated")) in instructions:
+            lines += [
+                "",
+                "Translated (an OpenAI client on an `anthropic` route: the request, the answer"
+                " and every stream event translated):",
+                "",
+                "| mode | pass-through | translated | translated ÷ pass-through |",
+                "|---|---|---|---|",
+            ]
+            for mode in ("json", "stream"):
+                gw_n, tr_n = instructions[mode, "gateway"], instructions[mode, "translated"]
+                lines.append(f"| {mode} | {gw_n:,} | {tr_n:,} | {tr_n / gw_n:.3f} |")
     lines += [
         "",
         textwrap.dedent("""\

@@ -49,8 +49,10 @@ from proxy.tenancy.resolver import TenantResolver
 from proxy.tenancy.source import ConfigSource
 from proxy.tenancy.store_source import StoreConfigSource
 from proxy.tenancy.tokens import JWTVerifier, TokenAuthenticator
+from proxy.upstream.breaker import Breakers
 from proxy.upstream.exchange import Exchange
 from proxy.upstream.guard import DestinationPolicy
+from proxy.upstream.retry_budget import RetryBudget
 from proxy.upstream.send import Send
 from proxy.upstream.session import build_control_session, build_session
 from proxy.usage_record import FanOutSink, UsageSink
@@ -322,6 +324,17 @@ async def proxy_ctx(app: web.Application) -> AsyncIterator[None]:
     send = Send(
         app[keys.HTTP], connect_timeout=settings.upstream.connect_timeout, warnings=warnings
     )
+    breakers = Breakers()  # per worker (SPEC 12): keyed by tenant and route
+    metrics.watch_gauge(
+        "tenant_proxy_breakers_open",
+        "Circuit breakers open (or half-open) in this worker now.",
+        breakers.open_count,
+    )
+    metrics.watch_total(
+        "tenant_proxy_breakers_opened",
+        "Times a circuit breaker opened.",
+        lambda: breakers.opened,
+    )
     prices = PriceBook()
     handler = ProxyHandler(
         tenants=app[keys.TENANTS],
@@ -332,7 +345,7 @@ async def proxy_ctx(app: web.Application) -> AsyncIterator[None]:
             default_max_tokens=settings.money.default_max_tokens,
             clock=time.time,
         ),
-        exchange=Exchange(send, PROVIDERS),
+        exchange=Exchange(send, PROVIDERS, breakers=breakers, budget=RetryBudget()),
         relay=Relay(lifecycle=app[keys.LIFECYCLE], metrics=metrics, warnings=warnings),
         settlement=Settlement(
             prices=prices, metrics=metrics, sink=app[keys.SINK], quota=app[keys.QUOTA]

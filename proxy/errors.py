@@ -30,8 +30,10 @@ defined here (tests/test_errors.py checks):
       UpstreamUnreachableError (502 upstream_error / upstream_unreachable)
         UpstreamConnectError                                         kind "connect"
         UpstreamDisconnectError                                      kind "disconnect"
+      UpstreamStreamError (502 upstream_error / upstream_stream_error: a stream broke)
       UpstreamTimeoutError (504 upstream_error / upstream_timeout)   kind "timeout"
       ConfigUnavailableError (503 service_unavailable / config_unavailable)
+      UpstreamUnavailableError (503 service_unavailable / upstream_unavailable)  retry_after
       AdminUnavailableError (503 service_unavailable / cache_unavailable)
       StoreUnavailableError (503 service_unavailable / store_unavailable)
       RetryLaterError (a refusal that always carries Retry-After)
@@ -198,6 +200,22 @@ class UpstreamConnectError(UpstreamUnreachableError):
 
 class UpstreamDisconnectError(UpstreamUnreachableError):
     kind = "disconnect"
+
+
+class UpstreamStreamError(ProxyError):
+    """A stream that had started broke (SPEC 12): its final event and its record."""
+
+    status, error_type, code = 502, "upstream_error", "upstream_stream_error"
+
+
+class UpstreamUnavailableError(ProxyError):
+    """Every route's circuit breaker was open (SPEC 12); `retry_after`: the cooldown left."""
+
+    status, error_type, code = 503, "service_unavailable", "upstream_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamTimeoutError(ProxyError):

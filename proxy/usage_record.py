@@ -41,6 +41,9 @@ class UsageRecord:
     upstream_ms: float | None = None
     stream: bool = False
     usage_estimated: bool = False
+    attempts: int = 0  # upstream tries, all routes together (SPEC 12)
+    route: str | None = None  # the fallback route that answered, when one did
+    fallback_from: str | None = None  # the route the client's model chose, when a fallback answered
 
 
 class UsageSink(Protocol):

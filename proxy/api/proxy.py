@@ -6,7 +6,7 @@ bottom in `handle`:
     edge        path and user id, method, authentication, body read and inspected
     tenant      the tenant's config (a sync L1 lookup first), the route for the model
     admission   budgets and rate limits reserve (accounting.admission, accounting.quota)
-    exchange    fallbacks -> retries -> one send (upstream.exchange; one try today)
+    exchange    fallbacks -> retries -> one send (upstream.exchange; SPEC 12)
     relay       the answer to the client: JSON whole, SSE chunk by chunk (api.relay)
     settle      price, count and record: exactly one usage record, whatever happened
                 (accounting.settlement)
@@ -114,7 +114,10 @@ class ProxyHandler:
             record.status, record.error = e.status, e.code
             if e.kind is not None:
                 metrics.upstream_error(e.kind)
-            return error_response(e, request_id)
+            response = error_response(e, request_id)
+            if record.attempts:
+                response.headers["x-proxy-attempts"] = str(record.attempts)
+            return response
         except asyncio.CancelledError:
             record.status, record.error = 499, "client_disconnected"
             raise

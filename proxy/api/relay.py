@@ -6,7 +6,11 @@ a 2xx SSE answer goes chunk by chunk as it arrives, through `streaming.sse.SSETr
 answer (outside 2xx), SSE or not, is never streamed: it is read whole, bounded, with
 the upstream key masked (`upstream.error_body`). A stream that ends without stated
 usage, cut or abandoned included, is billed from what it relayed
-(`streaming.usage.settle_stream`). Bodies are never re-encoded. Every response gets
+(`streaming.usage.settle_stream`). Bodies are never re-encoded, except when the
+answering route speaks the other format (`call.translation`, SPEC 13): a JSON or
+error answer is translated whole, a stream event by event as it arrives, through
+the pair's stream translator in place of the SSETracker. A stream the upstream broke
+ends with one error event in the client's format and a 502 record (SPEC 12). Every response gets
 the request id and the timing headers, and `Connection: close` while the worker
 drains. The upstream connection goes back to the pool when its answer was read to
 the end, and is closed otherwise.
@@ -22,11 +26,12 @@ from time import perf_counter
 import aiohttp
 from aiohttp import web
 
-from proxy.errors import ClientGoneError, ProxyError
+from proxy.errors import ClientGoneError, ProxyError, UpstreamStreamError
 from proxy.lifecycle import Lifecycle
-from proxy.providers import PROVIDERS, LocalReply
+from proxy.providers import LocalReply, client_sse_error
+from proxy.providers.translation import StreamTranslator, Translation
 from proxy.streaming.sse import SSETracker
-from proxy.streaming.text import text_fields
+from proxy.streaming.text import TextCounter, text_fields
 from proxy.streaming.usage import Usage, settle_stream, usage_from_body
 from proxy.telemetry.metrics import Metrics
 from proxy.throttled_log import RateLimitedLog
@@ -37,6 +42,7 @@ from proxy.upstream.headers import copy_response_headers
 from proxy.upstream.send import TRANSPORT_ERRORS, transport_error
 
 _upstream_log = logging.getLogger("proxy.upstream")
+_COUNTS = tuple(str(n) for n in range(16))  # x-proxy-attempts values, made once
 
 
 class _CoalescingStreamResponse(web.StreamResponse):
@@ -69,6 +75,8 @@ class Relay:
         if isinstance(answer, LocalReply):
             return self._local(request, call, answer)
         if answer.status < 300 and answer.content_type == "text/event-stream":
+            if call.translation is not None:
+                return self._translated_stream(request, call, answer, call.translation)
             return self._stream(request, call, answer)
         return self._whole(request, call, answer)
 
@@ -100,8 +108,16 @@ class Relay:
             usage = usage_from_body(data)
             if usage is not None:
                 record.input_tokens, record.output_tokens, record.cached_tokens = usage
+        translation = call.translation
+        if translation is not None:
+            if status < 300:
+                data = translation.answer(data, call.body.model or "")
+            else:
+                data = translation.error(status, data)
         response = web.Response(body=data, status=status)
         copy_response_headers(upstream.headers, response.headers)
+        if translation is not None:
+            response.content_type = "application/json"
         self._stamp(response, call, stop_wall)
         return response
 
@@ -152,6 +168,61 @@ class Relay:
             else:
                 upstream.close()  # an unfinished upstream body: drop the connection
 
+    async def _translated_stream(
+        self,
+        request: web.Request,
+        call: Call,
+        upstream: aiohttp.ClientResponse,
+        translation: Translation,
+    ) -> web.StreamResponse:
+        """A 2xx stream in the other format: each chunk translated and written as it
+        arrives (the translator keeps constant state, never the answer)."""
+        response = self._stream_head(call, upstream)
+        translator = translation.stream(call.body.doc or {}, call.body.model or "")
+        text = TextCounter(text_fields(call.path))  # what the client got, for a cut stream
+        content = upstream.content
+        failure: ProxyError | None = None
+        done = False
+        try:
+            try:
+                await response.prepare(request)
+                await response.write(b"")  # the client gets the headers now
+                while chunk := await content.readany():
+                    out = translator.feed(chunk)
+                    if out:
+                        text.feed(out)
+                        await response.write(out)
+                last = translator.finish()
+                if not (translator.complete or translator.failed):
+                    failure = UpstreamStreamError("The upstream stream ended before its answer.")
+            except TRANSPORT_ERRORS as e:
+                failure = transport_error(e, upstream.url, started=True, warnings=self._warnings)
+                last = b""
+            except ConnectionError:
+                raise ClientGoneError("The client disconnected mid-stream.") from None
+            finally:  # also when cancelled: a client that left is billed for what it got
+                call.upstream_s = perf_counter() - call.sent
+                usage = translator.usage
+                # A finished answer stated its usage; a cut one is completed from the
+                # text relayed (SPEC 8.1).
+                relayed = 0 if translator.complete else text.chars
+                if settle_stream(usage, relayed, len(call.body.raw)):
+                    call.record.usage_estimated = True
+                _take_usage(call, usage)
+            if failure is not None:
+                last += self._broken(call, failure, translator)
+            try:
+                await response.write_eof(last)
+            except ConnectionError:
+                raise ClientGoneError("The client disconnected mid-stream.") from None
+            done = True
+            return response
+        finally:
+            if done:
+                upstream.release()
+            else:
+                upstream.close()
+
     def _stream_head(
         self, call: Call, upstream: aiohttp.ClientResponse
     ) -> _CoalescingStreamResponse:
@@ -162,12 +233,18 @@ class Relay:
         self._stamp(response, call, stop_wall)
         return response
 
-    def _broken(self, call: Call, failure: ProxyError) -> bytes:
-        """The last event of a stream the upstream broke, in its provider's format."""
-        assert call.route is not None
-        call.record.error = failure.code
-        self._metrics.upstream_error(failure.kind or "other")
-        return PROVIDERS[call.route.provider].sse_error(failure)
+    def _broken(
+        self, call: Call, failure: ProxyError, translator: StreamTranslator | None = None
+    ) -> bytes:
+        """The last event of a stream the upstream broke, in the client's format; the
+        record says 502 `upstream_stream_error` (SPEC 12)."""
+        record = call.record
+        broken = UpstreamStreamError(failure.message)
+        record.status, record.error = broken.status, broken.code
+        self._metrics.upstream_error(failure.kind or "stream")
+        if translator is not None:
+            return translator.error_event(broken)
+        return client_sse_error(call.path)(broken)
 
     async def _local(
         self, request: web.Request, call: Call, reply: LocalReply
@@ -186,9 +263,12 @@ class Relay:
         self._stamp(response, call, stop_wall)
         if not reply.events:
             return response
+        last = b""
+        if reply.cut:
+            last = self._broken(call, UpstreamStreamError("The mock stream was cut (a fault)."))
         try:
             await response.prepare(request)
-            await response.write_eof(b"".join(reply.events))
+            await response.write_eof(b"".join(reply.events) + last)
         except ConnectionError:
             raise ClientGoneError("The client disconnected mid-stream.") from None
         return response
@@ -204,7 +284,12 @@ class Relay:
         # These names never come from upstream (see upstream.headers), so `add` is
         # safe; %-formatting is measurably cheaper than f-strings for floats here.
         add = headers.add
-        add("x-request-id", call.record.request_id)
+        record = call.record
+        add("x-request-id", record.request_id)
+        attempts = record.attempts
+        add("x-proxy-attempts", _COUNTS[attempts] if attempts < 16 else str(attempts))
+        if record.route is not None:
+            add("x-proxy-route", record.route)
         add("x-upstream-request-start", "%.6f" % start_wall)  # noqa: UP031
         add("x-upstream-request-stop", "%.6f" % stop_wall)  # noqa: UP031
         add(

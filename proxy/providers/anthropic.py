@@ -8,8 +8,9 @@ their own fields.
 
 from __future__ import annotations
 
-from proxy.providers import openai
+from proxy.errors import ProxyError
 from proxy.providers.provider import Provider
+from proxy.providers.sse import named_event
 
 DEFAULT_VERSION = "2023-06-01"
 
@@ -24,12 +25,17 @@ def message_usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
     }
 
 
+def sse_error(error: ProxyError) -> bytes:
+    """The final `event: error` of a stream that broke (SPEC 12), in Anthropic's form."""
+    return named_event(
+        "error", {"type": "error", "error": {"type": "api_error", "message": error.message}}
+    )
+
+
 ANTHROPIC = Provider(
     name="anthropic",
     key_header="x-api-key",
     key_prefix="",
     default_headers=(("anthropic-version", DEFAULT_VERSION),),
-    # Broken streams end with the OpenAI-shaped event for now, as they always have;
-    # SPEC 12's `event: error` for Anthropic clients is a change to this line.
-    sse_error=openai.sse_error,
+    sse_error=sse_error,
 )

@@ -26,6 +26,7 @@ class LocalReply:
     body: bytes = b""
     events: list[bytes] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    cut: bool = False  # the stream broke after its events (a scripted mock fault)
 
 
 class LocalAnswers(Protocol):

@@ -67,3 +67,30 @@ def count_chars(found: list[bytes]) -> int:
     if text.isascii():
         return len(text)
     return len(text.decode("utf-8", "replace"))
+
+
+class TextCounter:
+    """Characters of generated text in whole events as they go by, counted in batches
+    (constant memory whatever the stream's length). For streams the proxy writes
+    itself (a translation's output), where every chunk ends on an event boundary."""
+
+    __slots__ = ("_pattern", "_found", "_chars")
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self._pattern = pattern
+        self._found: list[bytes] = []
+        self._chars = 0
+
+    def feed(self, events: bytes) -> None:
+        found = self._found
+        found.extend(self._pattern.findall(events))
+        if len(found) >= 64:
+            self._chars += count_chars(found)
+            found.clear()
+
+    @property
+    def chars(self) -> int:
+        if self._found:
+            self._chars += count_chars(self._found)
+            self._found.clear()
+        return self._chars

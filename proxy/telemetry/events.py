@@ -47,7 +47,11 @@ def request_event(record: UsageRecord, mode: str) -> bytes:
         "cost_usd": record.cost_usd,
         "stream": record.stream,
         "usage_estimated": record.usage_estimated,
+        "attempts": record.attempts,
     }
+    if record.route is not None:
+        doc["route"] = record.route
+        doc["fallback_from"] = record.fallback_from
     if record.tenant is not None:
         doc["user_id"] = record.tenant
     return orjson.dumps(doc)

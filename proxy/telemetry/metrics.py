@@ -141,6 +141,7 @@ class Metrics:
         self._config_lookups: defaultdict[str, int] = defaultdict(int)
         self._counter_sources: list[tuple[Counter, CountSource, dict[str, int]]] = []
         self._gauge_sources: list[tuple[Gauge, Callable[[], float]]] = []
+        self._total_sources: list[tuple[Counter, Callable[[], int], list[int]]] = []
         self._overhead = _LocalHistogram(OVERHEAD_BUCKETS)
         self._upstream = _LocalHistogram(UPSTREAM_BUCKETS)
 
@@ -164,6 +165,11 @@ class Metrics:
         """Export counts another component keeps (read at each flush, as deltas)."""
         counter = Counter(name, documentation, [label], registry=self._registry)
         self._counter_sources.append((counter, source, {}))
+
+    def watch_total(self, name: str, documentation: str, source: Callable[[], int]) -> None:
+        """Export a running total another component keeps (read at each flush, as deltas)."""
+        counter = Counter(name, documentation, registry=self._registry)
+        self._total_sources.append((counter, source, [0]))
 
     def watch_gauge(self, name: str, documentation: str, source: Callable[[], float]) -> None:
         gauge = Gauge(name, documentation, registry=self._registry, multiprocess_mode="livesum")
@@ -195,6 +201,11 @@ class Metrics:
                 if value != last.get(key, 0):
                     counter.labels(key).inc(value - last.get(key, 0))
                     last[key] = value
+        for total, read_total, seen in self._total_sources:
+            value = read_total()
+            if value != seen[0]:
+                total.inc(value - seen[0])
+                seen[0] = value
         for gauge, read in self._gauge_sources:
             gauge.set(read())
         self._overhead.drain_into(self._p_overhead)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from proxy.body import RequestBody
+from proxy.providers.translation import Translation
 from proxy.route import Route
 from proxy.usage_record import UsageRecord
 
@@ -35,6 +36,7 @@ class Call:
         "route",
         "label",
         "drop_usage",
+        "translation",
         "sent_wall",
         "sent",
         "upstream_s",
@@ -53,4 +55,6 @@ class Call:
         self.route: Route | None = None  # the route that answers, once chosen
         self.label = NO_MODEL_LABEL  # the metrics label: a configured model name, or one of two
         self.drop_usage = False  # the proxy asked for the usage chunk: keep it from the client
+        # The answering route's format translation (SPEC 13); None: passed through as is.
+        self.translation: Translation | None = None
         self.upstream_s: float | None = None  # time waiting on the upstream, once answered

@@ -2,8 +2,11 @@
 
 The route's URL (parsed once, cached), the provider's headers, the body the route
 needs and a per-route timeout; nothing is retried here (the exchange decides
-that). Transport failures become typed errors whose messages name no host or
-address; `kind` says which failure it was, for metrics.
+that). `send` makes and sends a route's request in one go (the hot path);
+`prepare` makes it once per route (translated when the route's provider speaks
+another format) and `attempt` sends it, once per try, the same bytes every time.
+Transport failures become typed errors whose messages name no host or address;
+`kind` says which failure it was, for metrics.
 """
 
 from __future__ import annotations
@@ -11,18 +14,22 @@ from __future__ import annotations
 import io
 import logging
 import time
+from dataclasses import dataclass, field
 from time import perf_counter
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from proxy.errors import (
+    InvalidRequestError,
     ProxyError,
     UpstreamConnectError,
     UpstreamDisconnectError,
     UpstreamTimeoutError,
 )
 from proxy.providers import PROVIDERS
+from proxy.providers.translation import Translation
 from proxy.route import Route
 from proxy.throttled_log import RateLimitedLog
 from proxy.upstream.body import upstream_body
@@ -75,6 +82,63 @@ class Send:
             )
         except TRANSPORT_ERRORS as e:
             raise transport_error(e, url, started=False, warnings=self._warnings) from None
+
+    def prepare(self, call: Call, route: Route, translation: Translation | None) -> Outgoing:
+        """The request for `route`, made once before its tries."""
+        provider = PROVIDERS[route.provider]
+        body = call.body
+        path = call.path
+        if translation is None:
+            add_usage = body.stream and path in provider.stream_usage_paths and not body.asks_usage
+            call.drop_usage = add_usage
+            payload = upstream_body(body, route, add_usage=add_usage)
+        else:
+            payload = translated_body(body.doc, route, translation)
+            path = translation.upstream_path
+            call.drop_usage = False  # the stream translator answers for the usage chunk
+        return Outgoing(
+            self._urls.get(route.api_base, path, call.query),
+            upstream_headers(call.headers, route, provider),
+            payload,
+            self._timeouts.for_route(route.timeout_s),
+        )
+
+    async def attempt(self, call: Call, route: Route, out: Outgoing) -> aiohttp.ClientResponse:
+        """One try of a prepared request."""
+        payload = out.payload
+        call.sent_wall = time.time()
+        call.sent = perf_counter()
+        try:
+            return await self._session.request(
+                call.record.method,
+                out.url,
+                headers=out.headers,
+                data=(payload if len(payload) <= _LARGE_BODY else io.BytesIO(payload)) or None,
+                timeout=out.timeout,
+                allow_redirects=False,
+            )
+        except TRANSPORT_ERRORS as e:
+            raise transport_error(e, out.url, started=False, warnings=self._warnings) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A route's request as its tries send it: built once, sent as often as tried."""
+
+    url: URL = URL()  # empty for a provider answered in process
+    headers: dict[str, str] = field(default_factory=dict)
+    payload: bytes = b""
+    timeout: aiohttp.ClientTimeout | None = None
+
+
+def translated_body(doc: dict[str, object] | None, route: Route, translation: Translation) -> bytes:
+    """The client's request in the route's provider format (SPEC 13), its model renamed."""
+    if doc is None:
+        raise InvalidRequestError("A translated request must be a JSON object.")
+    out = translation.request(doc, route.max_tokens_default)
+    if route.upstream_model is not None:
+        out["model"] = route.upstream_model
+    return orjson.dumps(out)
 
 
 class Timeouts:

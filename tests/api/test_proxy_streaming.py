@@ -195,9 +195,11 @@ async def test_a_stalled_stream_ends_with_a_timeout_event(make_proxy, upstream, 
         release.set()
     assert text.startswith(sse(CHUNK1))
     last = orjson.loads(text.strip().rsplit(b"\n\n", 1)[-1].removeprefix(b"data: "))
-    assert last["error"]["code"] == "upstream_timeout"
+    assert last["error"]["code"] == "upstream_stream_error"
+    assert last["error"]["type"] == "upstream_error"
+    assert text.count(b"\n\n") == 2  # one chunk, one final error event, no [DONE]
     (record,) = await sink.wait_for(1)
-    assert record.error == "upstream_timeout"
+    assert (record.status, record.error) == (502, "upstream_stream_error")
 
 
 @asynccontextmanager
@@ -294,9 +296,9 @@ async def test_an_upstream_that_drops_mid_stream_gets_an_error_event(make_proxy,
         resp = await client.post(CHAT, json={"model": "gpt-4o-mini", "stream": True})
         text = await resp.read()
     assert text.startswith(sse(CHUNK1))
-    assert b'"code":"upstream_unreachable"' in text.rsplit(b"\n\n", 2)[-2]
+    assert b'"code":"upstream_stream_error"' in text.rsplit(b"\n\n", 2)[-2]
     (record,) = await sink.wait_for(1)
-    assert record.error == "upstream_unreachable"
+    assert (record.status, record.error) == (502, "upstream_stream_error")
 
 
 async def test_a_non_streaming_request_is_cancelled_upstream_when_the_client_leaves(
@@ -370,7 +372,7 @@ async def test_a_stream_stalled_past_the_timeout_is_billed_from_what_was_relayed
     finally:
         release.set()
     (record,) = await sink.wait_for(1)
-    assert record.error == "upstream_timeout"
+    assert (record.status, record.error) == (502, "upstream_stream_error")
     _assert_estimated(record, output_tokens=1)  # "Hel"
 
 

@@ -143,8 +143,9 @@ async def test_a_broken_stream_ends_with_the_providers_error_event(serve, upstre
     text = await resp.read()
     assert text.startswith(sse(chunk))
     last = orjson.loads(text.strip().rsplit(b"\n\n", 1)[-1].removeprefix(b"data: "))
-    assert last["error"]["code"] == "upstream_unreachable"
-    assert gateway.calls[0].record.error == "upstream_unreachable"
+    assert last["error"]["code"] == "upstream_stream_error"
+    assert gateway.calls[0].record.error == "upstream_stream_error"
+    assert gateway.calls[0].record.status == 502
     gateway.metrics.flush()
     assert (
         b'tenant_proxy_upstream_errors_total{kind="disconnect"} 1.0' in gateway.metrics.render()[0]

@@ -112,3 +112,14 @@ async def test_serve_starts_in_multi_tenant_mode(tmp_path, redis_client, config_
             proc.kill()
             await proc.wait()
     assert "multi_tenant mode, Config API" in (tmp_path / "out.log").read_text()
+
+
+def test_a_self_referencing_fallback_stops_the_start_naming_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - model_name: a\n    provider: mock\n    fallbacks: [a]\n")
+    result = _run("check-config", "--config", str(bad))
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == f"tenant-proxy: {bad}: models[0].fallbacks[0]: 'a' names the route itself\n"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.streaming.text import count_chars, text_fields
+from proxy.streaming.text import TextCounter, count_chars, text_fields
 
 
 def _chars(endpoint: str, block: bytes) -> int:
@@ -56,3 +56,14 @@ def test_characters_are_counted_as_decoded():
 def test_keys_inside_text_are_not_keys():
     block = b'data: {"choices":[{"delta":{"content":"say \\"content\\":\\"x\\""}}]}\n'
     assert _chars("/v1/chat/completions", block) == len('say "content":"x"')
+
+
+def test_a_text_counter_counts_whole_events_in_batches_and_keeps_nothing_else():
+    counter = TextCounter(text_fields("/v1/messages"))
+    event = (
+        b'event: content_block_delta\ndata: {"delta":{"type":"text_delta","text":"h\\u00e9"}}\n\n'
+    )
+    for _ in range(100):
+        counter.feed(event)
+    assert counter.chars == 200  # "hé", two characters each
+    assert len(counter._found) == 0

@@ -16,7 +16,7 @@ REQUEST_FIELDS = {
     "event_type", "event_id", "timestamp", "request_id", "deployment_mode", "model",
     "upstream_model", "provider", "endpoint", "status", "status_code", "error_code",
     "duration_ms", "upstream_ms", "input_tokens", "output_tokens", "cached_tokens",
-    "cost_usd", "stream", "usage_estimated",
+    "cost_usd", "stream", "usage_estimated", "attempts",
 }  # fmt: skip
 
 
@@ -53,6 +53,13 @@ def test_a_request_event_carries_the_record_and_nothing_else():
         200,
         "static",
     )
+
+
+def test_a_fallback_answer_names_its_route_and_the_one_it_stood_in_for():
+    record = _record(attempts=3, route="gpt-4o-mini", fallback_from="gpt-4o")
+    doc = orjson.loads(events.request_event(record, "static"))
+    assert set(doc) == REQUEST_FIELDS | {"route", "fallback_from"}
+    assert (doc["attempts"], doc["route"], doc["fallback_from"]) == (3, "gpt-4o-mini", "gpt-4o")
 
 
 def test_a_tenant_record_adds_the_user_id():

@@ -429,3 +429,17 @@ async def test_a_redis_outage_costs_the_config_api_one_call_per_tenant_per_degra
     assert list(statuses) == [200]
     assert min(per_tenant) >= 1  # Redis really is out of the path: entries refresh from the API
     assert max(per_tenant) <= seconds / 2 + 1
+
+
+async def test_a_config_api_document_with_an_unknown_fallback_is_config_invalid(
+    make_mt_proxy, config_api, upstream, caplog
+):
+    doc = tenant_doc(upstream.url)
+    doc["models"][0]["fallbacks"] = ["nope"]
+    config_api.docs["fb"] = doc
+    client = await make_mt_proxy()
+    resp = await client.post(chat("fb"), json={"model": "gpt-4o-mini"}, headers=bearer("fb"))
+    assert resp.status == 500 and (await resp.json())["error"]["code"] == "config_invalid"
+    problems = [getattr(r, "problem", "") for r in caplog.records]
+    assert any("models[0].fallbacks[0]" in p for p in problems)
+    assert upstream.seen == []

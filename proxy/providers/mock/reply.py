@@ -34,9 +34,13 @@ def words_and_usage(body: RequestBody) -> tuple[list[str], Usage]:
     return words, Usage(input_tokens=prompt, output_tokens=len(words), cached_tokens=0)
 
 
-def error_reply(status: int, message: str, *, param: str | None = None) -> LocalReply:
+def error_reply(
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    error_type: str = "invalid_request_error",
+) -> LocalReply:
     """An OpenAI-shaped error answer, as a provider would send it."""
-    doc = {
-        "error": {"message": message, "type": "invalid_request_error", "code": None, "param": param}
-    }
+    doc = {"error": {"message": message, "type": error_type, "code": None, "param": param}}
     return LocalReply(status, "application/json", orjson.dumps(doc))

@@ -1,9 +1,9 @@
 """The official SDKs parse every translated answer, plain, streamed and with tools.
 
-Until the request path is wired, a loopback app plays the translating gateway: it
-translates the SDK's request (so the SDK's own request shape must translate), then
-answers with the translation of a golden upstream payload of the other provider,
-writing a stream chunk by chunk as the translator hands it over.
+Through the real gateway: each SDK talks to a route of the other format, whose
+loopback upstream speaks only its own format and answers golden payloads (streams
+cut every 37 bytes, wherever that falls); the gateway translates the request, the
+answer and each stream event as it arrives.
 """
 
 from __future__ import annotations
@@ -14,15 +14,6 @@ from aiohttp import web
 from anthropic import AsyncAnthropic
 from openai import AsyncOpenAI
 
-from proxy.providers.translation import (
-    AnthropicToOpenAIStream,
-    OpenAIToAnthropicStream,
-    anthropic_message_to_openai_completion,
-    anthropic_messages_to_openai_chat,
-    openai_chat_to_anthropic,
-    openai_completion_to_anthropic_message,
-    wants_usage_chunk,
-)
 from tests.providers.translation.golden import chunked, raw
 
 WEATHER = {
@@ -47,55 +38,60 @@ OPENAI_WEATHER = {
 QUESTION = [{"role": "user", "content": "Weather in Paris and Tokyo?"}]
 
 
-async def _stream(request: web.Request, translator, upstream: bytes) -> web.StreamResponse:
+async def _stream(request: web.Request, upstream: bytes) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     for piece in chunked(upstream, 37):
-        out = translator.feed(piece)
-        if out:
-            await response.write(out)
-    await response.write(translator.finish())
+        await response.write(piece)
     await response.write_eof()
     return response
 
 
-async def _as_anthropic_route(request: web.Request) -> web.StreamResponse:
-    """An OpenAI client's request served by an Anthropic upstream."""
-    client_doc = orjson.loads(await request.read())
-    upstream_doc = openai_chat_to_anthropic(client_doc, max_tokens_default=4096)
-    kind = "tool_use" if upstream_doc.get("tools") else "text"
-    if upstream_doc.get("stream"):
-        translator = AnthropicToOpenAIStream(
-            model=client_doc["model"], include_usage=wants_usage_chunk(client_doc)
-        )
-        return await _stream(request, translator, raw(f"streams/anthropic_{kind}.sse"))
+async def _anthropic_upstream(request: web.Request) -> web.StreamResponse:
+    """Anthropic's Messages API, answering golden payloads; only its own format."""
+    assert request.path == "/v1/messages" and request.headers["x-api-key"] == "sk-ant-up"
+    doc = orjson.loads(await request.read())
+    assert doc["model"] == "claude-sonnet-4" and doc["max_tokens"] > 0  # renamed, required
+    kind = "tool_use" if doc.get("tools") else "text"
+    if doc.get("stream"):
+        return await _stream(request, raw(f"streams/anthropic_{kind}.sse"))
     body = raw(f"responses/anthropic_message_{kind}.json")
-    answer = anthropic_message_to_openai_completion(body, model=client_doc["model"])
-    return web.Response(body=answer, content_type="application/json")
+    return web.Response(body=body, content_type="application/json")
 
 
-async def _as_openai_route(request: web.Request) -> web.StreamResponse:
-    """An Anthropic client's request served by an OpenAI upstream."""
-    client_doc = orjson.loads(await request.read())
-    upstream_doc = anthropic_messages_to_openai_chat(client_doc)
-    if upstream_doc.get("stream"):
-        assert upstream_doc["stream_options"] == {"include_usage": True}
-        kind = "tool_calls" if upstream_doc.get("tools") else "text"
-        translator = OpenAIToAnthropicStream(model=client_doc["model"])
-        return await _stream(request, translator, raw(f"streams/openai_{kind}.sse"))
-    kind = "tool_calls" if upstream_doc.get("tools") else "text"
+async def _openai_upstream(request: web.Request) -> web.StreamResponse:
+    """OpenAI's Chat Completions API, answering golden payloads; only its own format."""
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["Authorization"] == "Bearer sk-oai-up"
+    doc = orjson.loads(await request.read())
+    kind = "tool_calls" if doc.get("tools") else "text"
+    if doc.get("stream"):
+        assert doc["stream_options"] == {"include_usage": True}
+        return await _stream(request, raw(f"streams/openai_{kind}.sse"))
     body = raw(f"responses/openai_completion_{kind}.json")
-    answer = openai_completion_to_anthropic_message(body, model=client_doc["model"])
-    return web.Response(body=answer, content_type="application/json")
+    return web.Response(body=body, content_type="application/json")
 
 
 @pytest.fixture
-async def gateway(aiohttp_server):
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", _as_anthropic_route)
-    app.router.add_post("/v1/messages", _as_openai_route)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/")
+async def gateway(aiohttp_server, make_proxy):
+    """The real gateway: `claude-sonnet` on an Anthropic upstream, `gpt-4o` on an
+    OpenAI one; each SDK talks to the route of the other format."""
+    anthropic, openai = web.Application(), web.Application()
+    anthropic.router.add_route("*", "/{tail:.*}", _anthropic_upstream)
+    openai.router.add_route("*", "/{tail:.*}", _openai_upstream)
+    anthropic_url = str((await aiohttp_server(anthropic)).make_url("")).rstrip("/")
+    openai_url = str((await aiohttp_server(openai)).make_url("")).rstrip("/")
+    client = await make_proxy(
+        {
+            "models": [
+                {"model_name": "claude-sonnet", "provider": "anthropic", "api_base": anthropic_url,
+                 "api_key": "sk-ant-up", "upstream_model": "claude-sonnet-4"},
+                {"model_name": "gpt-4o", "provider": "openai", "api_base": openai_url,
+                 "api_key": "sk-oai-up"},
+            ]
+        }
+    )  # fmt: skip
+    return str(client.make_url("")).rstrip("/")
 
 
 @pytest.fixture
