@@ -141,9 +141,12 @@ class GatewayConnection(RequestHandler):
         """Look at the message the parser just queued at position `i`; 0 if it was
         taken out of the queue, else 1."""
         head, body = self._messages[i]
-        if not isinstance(head, _ErrInfo) and not head.path.startswith("/"):
+        if not isinstance(head, _ErrInfo) and (
+            head.method == "CONNECT" or not head.path.startswith("/")
+        ):
             # Authority-form (CONNECT host:443) and asterisk-form (OPTIONS *) targets
             # pass the parser; only origin-form is served (SPEC 5.1), before routing.
+            # aiohttp reads any CONNECT target as an authority (no path, no route).
             refused = InvalidPathError("Only origin-form request targets ('/v1/...') are served.")
             self._messages[i] = (_ErrInfo(status=400, exc=refused, message=""), EMPTY_PAYLOAD)
             return 1

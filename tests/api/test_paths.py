@@ -195,6 +195,7 @@ NOT_ROUTABLE = [
     ("POST", "v1/chat/completions"),  # no leading slash: refused by the parser
     ("POST", "users/bob/v1/chat/completions"),
     ("CONNECT", "evil:443"),  # authority-form: no path, matches no route
+    ("CONNECT", "/v1/chat/completions"),  # aiohttp reads it as an authority too
     ("OPTIONS", "*"),  # asterisk-form: matches no route
 ]
 
