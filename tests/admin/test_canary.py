@@ -17,7 +17,7 @@ from proxy.telemetry.logs import JSONFormatter
 from tests.admin.conftest import ADMIN
 from tests.admin.test_tokens import CHAT, as_bearer
 
-CANARY = "sk-canary-5e2a7d9c1b3f4e6a8c0d2f4b6a8c0e2d"
+CANARY = "sk-fake.canary-5e2a7d9c1b3f4e6a8c0d2f4b6a8c0e2d"
 
 
 def forms(secret: str) -> list[bytes]:

@@ -15,7 +15,7 @@ from proxy.store.open import migrate_database, open_store
 from proxy.store.sealed import SealedStore
 from tests.conftest import mysql_admin  # noqa: F401  (tests import it from here too)
 
-CANARY = "sk-canary-7c1e9b2f4d6a8e0c3b5d7f9a1c3e5b7d"
+CANARY = "sk-fake.canary-7c1e9b2f4d6a8e0c3b5d7f9a1c3e5b7d"
 KEY_OLD = b"o" * 32
 KEY_NEW = b"n" * 32
 
