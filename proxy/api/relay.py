@@ -149,11 +149,7 @@ class Relay:
             except ConnectionError:
                 raise ClientGoneError("The client disconnected mid-stream.") from None
             finally:  # also when cancelled: a client that left is billed for what it got
-                call.upstream_s = perf_counter() - call.sent
-                usage = tracker.usage
-                if settle_stream(usage, tracker.text_chars, len(call.body.raw)):
-                    call.record.usage_estimated = True
-                _take_usage(call, usage)
+                _settle(call, tracker.usage, tracker.text_chars)
             if failure is not None:
                 last = self._broken(call, failure)
             try:
@@ -201,14 +197,9 @@ class Relay:
             except ConnectionError:
                 raise ClientGoneError("The client disconnected mid-stream.") from None
             finally:  # also when cancelled: a client that left is billed for what it got
-                call.upstream_s = perf_counter() - call.sent
-                usage = translator.usage
                 # A finished answer stated its usage; a cut one is completed from the
                 # text relayed (SPEC 8.1).
-                relayed = 0 if translator.complete else text.chars
-                if settle_stream(usage, relayed, len(call.body.raw)):
-                    call.record.usage_estimated = True
-                _take_usage(call, usage)
+                _settle(call, translator.usage, 0 if translator.complete else text.chars)
             if failure is not None:
                 last += self._broken(call, failure, translator)
             try:
@@ -304,6 +295,15 @@ class Relay:
         where an error body echoes it."""
         assert call.route is not None
         return call.route.api_key or call.headers.get("X-Provider-API-Key")
+
+
+def _settle(call: Call, usage: Usage, relayed_chars: int) -> None:
+    """A finished or abandoned stream: its upstream time and usage, completed from
+    the text relayed when the upstream stated none (SPEC 8.1)."""
+    call.upstream_s = perf_counter() - call.sent
+    if settle_stream(usage, relayed_chars, len(call.body.raw)):
+        call.record.usage_estimated = True
+    _take_usage(call, usage)
 
 
 def _take_usage(call: Call, usage: Usage) -> None:
