@@ -5,7 +5,9 @@ set variables before it runs). A `Settings` is the deployment mode plus one froz
 section per concern (proxy.settings.sections): `server`, `upstream`, `redis`,
 `tenancy`, `auth`, `telemetry`, `store`, `money`. Components take the section they
 need. Every value is cast and checked as it is read (proxy.settings.reader), so a bad variable stops
-the start with one line naming it.
+the start with one line naming it. Each field documents its variables in its metadata
+(proxy.settings.variables); proxy.settings.reference renders docs/configuration.md
+from them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from proxy.settings.sections import (
     TenancySettings,
     UpstreamSettings,
 )
+from proxy.settings.variables import env
 
 __all__ = [
     "MIB",
@@ -48,7 +51,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    mode: str = STATIC
+    mode: str = field(
+        default=STATIC,
+        metadata=env(
+            "PROXY_MODE",
+            "Forces `static` or `multi_tenant`; a forced mode whose requirements are "
+            "missing stops the start naming the missing variable.",
+            default="[detected](deployment.md#modes)",
+            kind="`static`, `multi_tenant`",
+        ),
+    )
     server: ServerSettings = field(default_factory=ServerSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)

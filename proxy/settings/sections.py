@@ -3,9 +3,11 @@
 A component takes the section it needs (`WebhookSink` takes `TelemetrySettings`)
 instead of a keyword argument per variable. Each section's `read()` casts and checks
 its own variables through an `EnvReader`; defaults are the dataclass defaults, so a
-section built in a test without the environment gets the same values. Secrets are
-kept out of `repr()`; a dependency's URL (`metadata=_URL`) is shown there through
-`display_url`, without its credentials.
+section built in a test without the environment gets the same values. Each field's
+metadata (`env(...)`, proxy.settings.variables) names and describes its variables:
+docs/configuration.md is rendered from it. Secrets are kept out of `repr()`; a
+dependency's URL (`env(..., url=True)`) is shown there through `display_url`, without
+its credentials.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from typing import Any
 from proxy.database_url import DatabaseURLError, parse_database_url
 from proxy.redaction import display_url
 from proxy.settings.reader import EnvReader, SettingsError
+from proxy.settings.variables import NO_VARIABLE, Variable, env
 
 MIB = 1024 * 1024
-# A field holding a dependency's URL: its repr goes through `display_url`.
-_URL = {"url": True}
 
 
 def _repr(section: Any) -> str:
@@ -45,16 +46,78 @@ class ServerSettings:
 
     __repr__ = _repr
 
-    host: str = "0.0.0.0"  # PROXY_HOST
-    port: int = 8080  # PROXY_PORT
-    workers: int = 1  # PROXY_WORKERS (read: the CPU count when unset)
-    graceful_timeout: float = 30.0  # PROXY_GRACEFUL_TIMEOUT
-    keepalive_timeout: float = 75.0  # PROXY_KEEPALIVE_TIMEOUT
-    request_timeout: float = 30.0  # PROXY_REQUEST_TIMEOUT: first byte to complete body
-    max_requests: int = 0  # PROXY_MAX_REQUESTS
-    max_requests_jitter: int = 0  # PROXY_MAX_REQUESTS_JITTER
-    max_body_bytes: int = 32 * MIB  # PROXY_MAX_BODY_BYTES
-    cors_allowed_origins: tuple[str, ...] = ()  # CORS_ALLOWED_ORIGINS
+    host: str = field(
+        default="0.0.0.0",
+        metadata=env("PROXY_HOST", "The address to listen on (`serve` and `serve --dev`)."),
+    )
+    port: int = field(default=8080, metadata=env("PROXY_PORT", "The port to listen on."))
+    workers: int = field(
+        default=1,
+        metadata=env(
+            "PROXY_WORKERS",
+            "gunicorn worker processes, each with its own event loop and upstream pool.",
+            default="the CPU count",
+        ),
+    )
+    graceful_timeout: float = field(
+        default=30.0,
+        metadata=env(
+            "PROXY_GRACEFUL_TIMEOUT",
+            "At shutdown (SIGTERM, worker recycling), how long in-flight requests and "
+            "streams may take, then telemetry is flushed; gunicorn kills a worker after "
+            "this many seconds, rounded up. An orchestrator must wait longer (Kubernetes: "
+            "`terminationGracePeriodSeconds` ≥ the `preStop` sleep + this + a margin).",
+        ),
+    )
+    keepalive_timeout: float = field(
+        default=75.0,
+        metadata=env(
+            "PROXY_KEEPALIVE_TIMEOUT",
+            "How long an idle client connection is kept open. Keep it above your load "
+            "balancer's idle timeout (nginx `keepalive_timeout`, AWS ALB 60 s).",
+        ),
+    )
+    request_timeout: float = field(
+        default=30.0,
+        metadata=env(
+            "PROXY_REQUEST_TIMEOUT",
+            "How long a request's headers and body may take to arrive, from its first "
+            "byte; then 408 `request_timeout` and the connection is closed.",
+        ),
+    )
+    max_requests: int = field(
+        default=0,
+        metadata=env(
+            "PROXY_MAX_REQUESTS",
+            "gunicorn recycles a worker after this many requests (0: never); "
+            "recycling is graceful.",
+        ),
+    )
+    max_requests_jitter: int = field(
+        default=0,
+        metadata=env(
+            "PROXY_MAX_REQUESTS_JITTER",
+            "A random 0..N added to `PROXY_MAX_REQUESTS` per worker, so workers do not "
+            "recycle together.",
+        ),
+    )
+    max_body_bytes: int = field(
+        default=32 * MIB,
+        metadata=env(
+            "PROXY_MAX_BODY_BYTES",
+            "Largest request body, after gzip/deflate decoding; larger is 413 `request_too_large`.",
+            default="33554432 (32 MiB)",
+        ),
+    )
+    cors_allowed_origins: tuple[str, ...] = field(
+        default=(),
+        metadata=env(
+            "CORS_ALLOWED_ORIGINS",
+            "Origins browsers may call from (`*` allowed); preflights are answered "
+            "without touching a tenant's config.",
+            default="unset (CORS off)",
+        ),
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> ServerSettings:
@@ -78,10 +141,37 @@ class UpstreamSettings:
 
     __repr__ = _repr
 
-    max_connections: int = 1000  # UPSTREAM_MAX_CONNECTIONS
-    connect_timeout: float = 10.0  # UPSTREAM_CONNECT_TIMEOUT
-    allow_private: bool = False  # UPSTREAM_ALLOW_PRIVATE
-    allowed_hosts: frozenset[str] = frozenset()  # UPSTREAM_ALLOWED_HOSTS (lower-cased)
+    max_connections: int = field(
+        default=1000,
+        metadata=env(
+            "UPSTREAM_MAX_CONNECTIONS",
+            "Open connections to the providers, per worker (all tenants share the pool).",
+        ),
+    )
+    connect_timeout: float = field(
+        default=10.0,
+        metadata=env(
+            "UPSTREAM_CONNECT_TIMEOUT",
+            "TCP and TLS connect timeout to a provider, capped by the route's `timeout_s`.",
+        ),
+    )
+    allow_private: bool = field(
+        default=False,
+        metadata=env(
+            "UPSTREAM_ALLOW_PRIVATE",
+            "Multi-tenant mode: let tenants' routes reach loopback and private addresses "
+            "(never link-local or cloud metadata). For self-hosted models on your network.",
+        ),
+    )
+    allowed_hosts: frozenset[str] = field(
+        default=frozenset(),
+        metadata=env(
+            "UPSTREAM_ALLOWED_HOSTS",
+            "Multi-tenant mode: host names (as written in `api_base`) that may resolve to "
+            "private addresses; narrower than `UPSTREAM_ALLOW_PRIVATE`.",
+            default="unset",
+        ),
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> UpstreamSettings:
@@ -99,8 +189,24 @@ class RedisSettings:
 
     __repr__ = _repr
 
-    url: str | None = field(default=None, metadata=_URL)  # REDIS_URL (may hold a password)
-    timeout: float = 0.5  # REDIS_TIMEOUT
+    url: str | None = field(
+        default=None,
+        metadata=env(
+            "REDIS_URL",
+            "Redis (`redis://[:password@]host:6379/0`, `rediss://` for TLS): the shared "
+            "config cache, invalidation, budgets and RPM/TPM across workers and replicas, "
+            "token revocation, the telemetry spill. Required with `CONFIG_API_URL`.",
+            secret=True,
+            url=True,
+        ),
+    )
+    timeout: float = field(
+        default=0.5,
+        metadata=env(
+            "REDIS_TIMEOUT",
+            "Bound on every Redis call; after a failure Redis is skipped for 1 s.",
+        ),
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> RedisSettings:
@@ -113,20 +219,98 @@ class TenancySettings:
 
     __repr__ = _repr
 
-    config_path: str = "./proxy.yaml"  # PROXY_CONFIG, alias VIBEKIT_CONFIG
-    config_api_url: str | None = field(default=None, metadata=_URL)  # CONFIG_API_URL, no final /
-    config_api_key: str | None = field(default=None, repr=False)  # CONFIG_API_KEY
-    config_api_timeout: float = 5.0  # CONFIG_API_TIMEOUT
-    config_cache_ttl: int = 3600  # CONFIG_CACHE_TTL (L2, Redis)
-    config_l1_ttl: float = 30.0  # CONFIG_L1_TTL
-    config_l1_size: int = 10_000  # CONFIG_L1_SIZE
-    config_negative_ttl: float = 5.0  # CONFIG_NEGATIVE_TTL
-    config_degraded_ttl: float = 5.0  # CONFIG_DEGRADED_TTL (L1 freshness while unsubscribed)
-    config_stale_if_error: float = 300.0  # CONFIG_STALE_IF_ERROR
+    config_path: str = field(
+        default="./proxy.yaml",
+        metadata=env(
+            "PROXY_CONFIG",
+            "Static mode: the YAML tenant document (read at start).",
+            aliases=("VIBEKIT_CONFIG",),
+            kind="path",
+        ),
+    )
+    config_api_url: str | None = field(  # stored without a final /
+        default=None,
+        metadata=env(
+            "CONFIG_API_URL",
+            "The Config API's base URL; selects multi-tenant mode with a Config API. "
+            "`user:pass@` in it is sent as HTTP Basic auth.",
+            url=True,
+        ),
+    )
+    config_api_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata=env(
+            "CONFIG_API_KEY",
+            "Sent to the Config API as `Authorization: Bearer`. In built-in-store mode it "
+            "may call the gateway's own `GET /users/{id}/config`, as the admin key may.",
+            secret=True,
+        ),
+    )
+    config_api_timeout: float = field(
+        default=5.0, metadata=env("CONFIG_API_TIMEOUT", "Bound on one Config API call.")
+    )
+    config_cache_ttl: int = field(
+        default=3600,
+        metadata=env("CONFIG_CACHE_TTL", "Seconds a config stays in Redis (L2)."),
+    )
+    config_l1_ttl: float = field(
+        default=30.0,
+        metadata=env(
+            "CONFIG_L1_TTL",
+            "Seconds a config stays in a worker's memory (L1) before Redis is asked again.",
+        ),
+    )
+    config_l1_size: int = field(
+        default=10_000, metadata=env("CONFIG_L1_SIZE", "Configs kept per worker (LRU).")
+    )
+    config_negative_ttl: float = field(
+        default=5.0,
+        metadata=env(
+            "CONFIG_NEGATIVE_TTL",
+            'How long "no config" or "invalid config" is remembered (L1 only).',
+        ),
+    )
+    config_degraded_ttl: float = field(  # L1 freshness while invalidations cannot arrive
+        default=5.0,
+        metadata=env(
+            "CONFIG_DEGRADED_TTL",
+            "While Redis is down, an L1 entry older than this is refreshed before use.",
+        ),
+    )
+    config_stale_if_error: float = field(
+        default=300.0,
+        metadata=env(
+            "CONFIG_STALE_IF_ERROR",
+            "How long an L1 entry keeps serving after its first failed refresh.",
+        ),
+    )
     # PROXY_ENCRYPTION_KEYS, or PROXY_ENCRYPTION_KEY as the key id "default".
-    encryption_keys: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    encryption_keys: tuple[tuple[str, bytes], ...] = field(
+        default=(),
+        repr=False,
+        metadata=env(
+            "PROXY_ENCRYPTION_KEYS",
+            "Key ring `kid:base64,kid2:base64` (32-byte keys): the first seals, all open. "
+            "AES-256-GCM for upstream keys in the store and configs in Redis. Wins over "
+            "`PROXY_ENCRYPTION_KEY`.",
+            secret=True,
+            kind="key ring",
+            more=(
+                Variable(
+                    "PROXY_ENCRYPTION_KEY",
+                    "One AES-256 key (base64 of 32 random bytes: `openssl rand -base64 "
+                    "32`), key id `default`.",
+                    secret=True,
+                    kind="base64 key",
+                ),
+            ),
+        ),
+    )
     # The environment as read at start, for `${VAR}` expansion in the static YAML.
-    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    environ: Mapping[str, str] = field(
+        default_factory=dict, repr=False, compare=False, metadata=NO_VARIABLE
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> TenancySettings:
@@ -159,12 +343,49 @@ class AuthSettings:
 
     __repr__ = _repr
 
-    mode: str = "token"  # AUTH_MODE: "token" ("jwt" is read as "token") or "none"
-    jwt_secret: str | None = field(default=None, repr=False)  # AUTH_JWT_SECRET
-    jwt_public_key: str | None = field(default=None, repr=False)  # AUTH_JWT_PUBLIC_KEY
-    jwt_leeway: float = 30.0  # AUTH_JWT_LEEWAY
-    cache_ttl: float = 30.0  # AUTH_CACHE_TTL
-    admin_key: str | None = field(default=None, repr=False)  # PROXY_ADMIN_KEY
+    mode: str = field(  # "jwt" is read as "token"
+        default="token",
+        metadata=env(
+            "AUTH_MODE",
+            "Multi-tenant client authentication: `token` (JWTs, proxy tokens) or `none` "
+            "(trusted networks only; `jwt` is read as `token`).",
+            kind="`token`, `none`",
+        ),
+    )
+    jwt_secret: str | None = field(
+        default=None,
+        repr=False,
+        metadata=env("AUTH_JWT_SECRET", "HS256 secret for client JWTs.", secret=True),
+    )
+    jwt_public_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata=env(
+            "AUTH_JWT_PUBLIC_KEY",
+            "RS256, ES256 or EdDSA public key for client JWTs (PEM text or a file path).",
+        ),
+    )
+    jwt_leeway: float = field(
+        default=30.0, metadata=env("AUTH_JWT_LEEWAY", "Clock-skew leeway for `exp`.")
+    )
+    cache_ttl: float = field(
+        default=30.0,
+        metadata=env(
+            "AUTH_CACHE_TTL",
+            "How long a worker trusts a verified token (JWT or proxy token): without "
+            "Redis, the bound on a revocation reaching other workers.",
+        ),
+    )
+    admin_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata=env(
+            "PROXY_ADMIN_KEY",
+            "Enables `/admin/...` (Bearer); without it those paths are 404. The "
+            "management commands send it too.",
+            secret=True,
+        ),
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> AuthSettings:
@@ -185,18 +406,82 @@ class TelemetrySettings:
 
     __repr__ = _repr
 
-    request_log: bool = True  # PROXY_REQUEST_LOG
-    log_level: str = "INFO"  # PROXY_LOG_LEVEL
-    metrics_flush_interval: float = 1.0  # PROXY_METRICS_FLUSH_INTERVAL
-    prometheus_multiproc_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR
-    url: str | None = field(default=None, metadata=_URL)  # TELEMETRY_WEBHOOK_URL (none: no webhook)
-    timeout: float = 1.0  # TELEMETRY_TIMEOUT, per POST
-    batch_max: int = 1  # TELEMETRY_BATCH_MAX
-    secret: str | None = field(default=None, repr=False)  # TELEMETRY_WEBHOOK_SECRET
-    queue_size: int = 10_000  # TELEMETRY_QUEUE_SIZE
-    max_backoff: float = 5.0  # TELEMETRY_MAX_BACKOFF
-    spill_max: int = 1_000_000  # TELEMETRY_SPILL_MAX
-    config_hits: bool = True  # TELEMETRY_CONFIG_HITS
+    request_log: bool = field(
+        default=True,
+        metadata=env("PROXY_REQUEST_LOG", "One JSON line per request on stderr."),
+    )
+    log_level: str = field(
+        default="INFO",
+        metadata=env("PROXY_LOG_LEVEL", "Log level.", kind="`DEBUG`, `INFO`, `WARNING`, `ERROR`"),
+    )
+    metrics_flush_interval: float = field(
+        default=1.0,
+        metadata=env(
+            "PROXY_METRICS_FLUSH_INTERVAL",
+            "Seconds between a worker's metric flushes to the shared metrics directory.",
+        ),
+    )
+    prometheus_multiproc_dir: str | None = field(
+        default=None,
+        metadata=env(
+            "PROMETHEUS_MULTIPROC_DIR",
+            "Where workers share their metrics (cleaned at start). The gateway's only "
+            "write besides the temp directory: with a read-only root, mount a tmpfs or "
+            "emptyDir here.",
+            default="a fresh directory under `TMPDIR`",
+            kind="path",
+        ),
+    )
+    url: str | None = field(  # none: no webhook
+        default=None,
+        metadata=env(
+            "TELEMETRY_WEBHOOK_URL",
+            "Where events are POSTed ([telemetry.md](telemetry.md)). `user:pass@` in it is sent as "
+            "HTTP Basic auth.",
+            url=True,
+        ),
+    )
+    timeout: float = field(
+        default=1.0, metadata=env("TELEMETRY_TIMEOUT", "Bound on one webhook POST.")
+    )
+    batch_max: int = field(
+        default=1,
+        metadata=env(
+            "TELEMETRY_BATCH_MAX",
+            "Events per POST, 1..10000; above 1 every POST is a JSON array.",
+        ),
+    )
+    secret: str | None = field(
+        default=None,
+        repr=False,
+        metadata=env(
+            "TELEMETRY_WEBHOOK_SECRET",
+            "Adds `X-Telemetry-Signature: sha256=<hex HMAC-SHA256 of the body>`.",
+            secret=True,
+        ),
+    )
+    queue_size: int = field(
+        default=10_000,
+        metadata=env("TELEMETRY_QUEUE_SIZE", "Events kept in memory per worker."),
+    )
+    max_backoff: float = field(
+        default=5.0,
+        metadata=env("TELEMETRY_MAX_BACKOFF", "Longest wait between delivery retries."),
+    )
+    spill_max: int = field(
+        default=1_000_000,
+        metadata=env(
+            "TELEMETRY_SPILL_MAX",
+            "Events the Redis list `telemetry:spill` keeps (the newest).",
+        ),
+    )
+    config_hits: bool = field(
+        default=True,
+        metadata=env(
+            "TELEMETRY_CONFIG_HITS",
+            "`0` stops `config_cache_hit` events (one per request in multi-tenant mode).",
+        ),
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> TelemetrySettings:
@@ -220,13 +505,35 @@ class TelemetrySettings:
 
 @dataclass(frozen=True, slots=True)
 class MoneySettings:
-    """Budgets and RPM/TPM limits (SPEC 8, 8.1): estimates, reservations, Redis outages."""
+    """Budgets and RPM/TPM limits: estimates, reservations, Redis outages."""
 
     __repr__ = _repr
 
-    fail_mode: str = "open"  # BUDGET_FAIL_MODE: open (per-process counters) or closed (503)
-    default_max_tokens: int = 4096  # BUDGET_DEFAULT_MAX_TOKENS
-    reservation_ttl: float = 900.0  # BUDGET_RESERVATION_TTL, seconds
+    fail_mode: str = field(
+        default="open",
+        metadata=env(
+            "BUDGET_FAIL_MODE",
+            "What a Redis outage does to tenants with a budget or limits: `open` admits "
+            "against each process's own counters, `closed` refuses with 503 "
+            "`budget_unavailable`.",
+            kind="`open`, `closed`",
+        ),
+    )
+    default_max_tokens: int = field(
+        default=4096,
+        metadata=env(
+            "BUDGET_DEFAULT_MAX_TOKENS",
+            "Output tokens a budget reserves for a request that names no `max_tokens`.",
+        ),
+    )
+    reservation_ttl: float = field(
+        default=900.0,
+        metadata=env(
+            "BUDGET_RESERVATION_TTL",
+            "Seconds a tenant's reservations outlive its last reservation (a crashed "
+            "worker's are released then).",
+        ),
+    )
 
     @property
     def fails_open(self) -> bool:
@@ -243,13 +550,26 @@ class MoneySettings:
 
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
-    """The built-in tenant store (SPEC 7, 7.1): which database, and how long a call may take."""
+    """The built-in tenant store: which database, and how long a call may take."""
 
     __repr__ = _repr
 
-    # DATABASE_URL, checked by proxy.database_url.parse_database_url (may hold a password)
-    database_url: str | None = field(default=None, metadata=_URL)
-    timeout: float = 5.0  # STORE_TIMEOUT
+    # checked by proxy.database_url.parse_database_url
+    database_url: str | None = field(
+        default=None,
+        metadata=env(
+            "DATABASE_URL",
+            "The built-in tenant store: `sqlite:///file.db` (relative), "
+            "`sqlite:////abs/path.db` or `mysql://user:pass@host:3306/db`. Without "
+            "`CONFIG_API_URL` it selects built-in-store mode.",
+            secret=True,
+            url=True,
+        ),
+    )
+    timeout: float = field(
+        default=5.0,
+        metadata=env("STORE_TIMEOUT", "Bound on every store call (then 503 `store_unavailable`)."),
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> StoreSettings:
