@@ -34,7 +34,8 @@ async def signed_batch(make_proxy, receiver) -> tuple[bytes, str]:
         TELEMETRY_WEBHOOK_URL=receiver.url,
         TELEMETRY_WEBHOOK_SECRET=SECRET,
         TELEMETRY_BATCH_MAX="10",
-        PROXY_GRACEFUL_TIMEOUT="2",
+        PROXY_GRACEFUL_TIMEOUT="1",
+        TELEMETRY_MAX_BACKOFF="0.05",
     )
     for _ in range(3):
         await client.post(
