@@ -4,7 +4,6 @@ matter, each against a real loopback server (a raw one where the bytes must be e
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,12 +12,12 @@ import aiohttp
 import pytest
 import trustme
 from aiohttp import web
-from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from proxy.errors import UpstreamForbiddenError
 from proxy.upstream.guard import DestinationPolicy, GuardedConnector
 from proxy.upstream.wire import UpstreamResponse, Wire, render_head
+from tests.helpers import StubResolver
 
 TIMEOUTS = aiohttp.ClientTimeout(total=None, connect=5, sock_read=5)
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
@@ -59,6 +58,13 @@ async def ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int)
     while await read_request(reader):
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
         await writer.drain()
+
+
+async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+    """Answer one request 200 and close the connection, saying so."""
+    await read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+    await writer.drain()
 
 
 @asynccontextmanager
@@ -126,11 +132,6 @@ async def test_a_kept_alive_connection_is_reused_for_the_next_request():
 
 
 async def test_connection_close_is_honoured_and_the_next_request_connects_anew():
-    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-
     async with raw_server(once) as (url, connections), wire() as w:
         for _ in range(2):
             answer = await get(w, url + "/", "POST", b"{}")
@@ -168,7 +169,8 @@ async def test_a_pooled_connection_the_upstream_closed_is_never_used():
     async with raw_server(idle_close) as (url, connections), wire() as w:
         assert await (await get(w, url + "/", "POST", b"{}")).read() == b"ok"
         await closed.wait()
-        await asyncio.sleep(0.05)  # the FIN reaches the pooled connection
+        pooled = [proto for conns in w._connector._conns.values() for proto, _ in conns]
+        await asyncio.gather(*(p.closed for p in pooled if p.closed))  # the FIN arrived
         assert await (await get(w, url + "/", "POST", b"{}")).read() == b"ok"
     assert len(connections) == 2
 
@@ -270,36 +272,7 @@ async def test_tls_to_an_upstream_whose_certificate_the_ca_signed_and_no_other()
         await runner.cleanup()
 
 
-class StubResolver(AbstractResolver):
-    """DNS for the test: each name's answers in turn (the last one repeats)."""
-
-    def __init__(self, table: dict[str, str | list[str]]) -> None:
-        self.table = {k: [v] if isinstance(v, str) else list(v) for k, v in table.items()}
-
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET):  # type: ignore[no-untyped-def]
-        answers = self.table[host]
-        address = answers.pop(0) if len(answers) > 1 else answers[0]
-        return [
-            {
-                "hostname": host,
-                "host": address,
-                "port": port,
-                "family": socket.AF_INET,
-                "proto": 0,
-                "flags": 0,
-            }
-        ]
-
-    async def close(self) -> None:
-        pass
-
-
 async def test_every_connect_is_vetted_so_a_name_rebound_to_metadata_gets_nothing():
-    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-
     async with raw_server(once) as (url, connections):
         port = URL(url).port
         resolver = StubResolver({"rebind.test": ["127.0.0.1", "169.254.169.254"]})
