@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build stage: wheels for the package and its dependencies.
+# Python 3.11: the floor, and the fastest measured (callgrind instructions per proxied
+# request: 3.11 556k, 3.12 682k, 3.13 676k; README, Performance).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY setup.cfg pyproject.toml README.md ./

@@ -9,7 +9,13 @@ CPU instructions per request (deterministic, immune to noisy neighbours).
 
     python -m bench.relay [--duration 10] [--rounds 3] [--concurrency 1,10,50]
                           [--upstream auto|nginx|python] [--instructions]
-                          [--baseline DIR] [--store N]
+                          [--baseline DIR] [--store N] [--compare]
+
+`--compare` measures c=1 and c=50 with instructions counted and ends the report with
+one table of issue #18's ratios: static ÷ bare throughput at c=50, the median latency
+the gateway adds at c=1 against the bare relay's, multi-tenant (JWT) ÷ static, p99 ÷ p50
+at c=1, the gateway worker's RSS after warm-up and at the end, and callgrind
+instructions per request, gateway ÷ bare.
 
 `--store N` adds `gateway-store`: the gateway in built-in-store mode (SQLite, no Redis,
 one worker) with N tenants created through the management API (the time that takes is
@@ -517,7 +523,14 @@ def main(argv: list[str] | None = None) -> Path:
         metavar="N",
         help="add gateway-store: built-in-store mode with N tenants made through the API",
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="c=1 and c=50 with --instructions; ends with one table of the target ratios",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        args.concurrency, args.instructions = "1,50", True
     base_env = _baseline_env(args.baseline)
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -567,6 +580,7 @@ def main(argv: list[str] | None = None) -> Path:
         for mode, urls in targets.items():  # warm-up: pools, memos, the tenant's config
             for url, headers in urls.values():
                 wrk(url + "/v1/chat/completions", bodies[mode], 10, 2, load_cpu, headers)
+        args.rss = [worker_rss_mib(procs.named("gateway").pid)]
         for _ in range(args.rounds):
             for mode, urls in targets.items():
                 for conc in levels:
@@ -580,15 +594,97 @@ def main(argv: list[str] | None = None) -> Path:
                             headers,
                         )
                         results.setdefault((mode, conc, name), []).append(sample)
+        args.rss.append(worker_rss_mib(procs.named("gateway").pid))
     report = render(results, levels, kind, two_cpus, args, None)
     (out / "report.md").write_text(report)  # kept even if the callgrind phase fails
     if args.instructions:
-        instructions = _count_instructions(out, kind, args.upstream, base_env)
+        instructions = _count_instructions(
+            out, kind, args.upstream, base_env, translated=not args.compare
+        )
         report = render(results, levels, kind, two_cpus, args, instructions)
         (out / "report.md").write_text(report)
     print(report)
     print(f"written: {out / 'report.md'}")
     return out
+
+
+def worker_rss_mib(master: int) -> float:
+    """The resident memory of the gunicorn worker under `master` (the largest child)."""
+    sizes = [0.0]
+    for pid in ps.children(master):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        sizes.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return max(sizes)
+
+
+Results = dict[tuple[str, int, str], list[Sample]]
+
+
+def _med(results: Results, mode: str, conc: int, name: str, attr: str) -> float | None:
+    samples = results.get((mode, conc, name))
+    return float(statistics.median(getattr(s, attr) for s in samples)) if samples else None
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a is not None and b else "n/a"
+
+
+def _compare_cells(
+    results: Results, instructions: dict[tuple[str, str], int] | None, mode: str
+) -> list[str]:
+    """One column of the targets table: the cells for `mode`, row by row."""
+
+    def med(conc: int, name: str, attr: str) -> float | None:
+        return _med(results, mode, conc, name, attr)
+
+    direct = med(1, "direct", "p50_ms")
+    added = {
+        name: (p50 - direct if (p50 := med(1, name, "p50_ms")) is not None and direct else None)
+        for name in ("gateway", "bare")
+    }
+    instr = "n/a"
+    if instructions:
+        gw_n, bare_n = instructions[mode, "gateway"], instructions[mode, "bare"]
+        instr = f"{gw_n / bare_n:.3f} ({gw_n:,} / {bare_n:,})"
+    return [
+        _ratio(med(50, "gateway", "rps"), med(50, "bare", "rps")),
+        f"{_ratio(added['gateway'], added['bare'])} "
+        f"({added['gateway'] or 0:.3f} / {added['bare'] or 0:.3f})",
+        _ratio(med(50, "gateway-mt", "rps"), med(50, "gateway", "rps")),
+        _ratio(med(1, "gateway", "p99_ms"), med(1, "gateway", "p50_ms")),
+        instr,
+    ]
+
+
+_COMPARE_ROWS = (
+    ("static ÷ bare req/s, c=50", "≥ 1.00"),
+    ("added p50 at c=1, gateway ÷ bare (ms over direct)", "≤ 1.00"),
+    ("multi-tenant (JWT) ÷ static req/s, c=50", "≥ 0.97"),
+    ("gateway p99 ÷ p50 at c=1", "≤ 3"),
+    ("callgrind instructions/request, gateway ÷ bare", "< 1.00"),
+)
+
+
+def render_compare(
+    results: Results, instructions: dict[tuple[str, str], int] | None, rss: list[float]
+) -> list[str]:
+    """Issue #18's ratios in one table (medians of the rounds)."""
+    columns = [_compare_cells(results, instructions, mode) for mode in ("json", "stream")]
+    lines = ["", "## Targets (issue #18)", "", "| ratio | json | stream | target |"]
+    lines.append("|---|---|---|---|")
+    for i, (label, target) in enumerate(_COMPARE_ROWS):
+        lines.append(f"| {label} | {columns[0][i]} | {columns[1][i]} | {target} |")
+    start, end = rss[0], rss[-1]
+    lines.append(
+        f"| gateway worker RSS MiB, after warm-up → end | {start:.1f} → {end:.1f} "
+        f"({(end - start) / start * 100 if start else 0:+.1f} %) | | < 80, ± 5 % |"
+    )
+    return lines
 
 
 def _baseline_env(tree: Path | None) -> dict[str, str]:
@@ -601,10 +697,15 @@ def _baseline_env(tree: Path | None) -> dict[str, str]:
 
 
 def _count_instructions(
-    out: Path, kind: str, upstream_choice: str, base_env: dict[str, str]
+    out: Path,
+    kind: str,
+    upstream_choice: str,
+    base_env: dict[str, str],
+    *,
+    translated: bool = True,
 ) -> dict[tuple[str, str], int]:
     """Instructions per request: {(mode, target): count} for JSON and streaming chat,
-    passed through and translated (an OpenAI client on an Anthropic route)."""
+    passed through and (`translated`) translated (an OpenAI client on an Anthropic route)."""
     counts: dict[tuple[str, str], int] = {}
     with ps.Processes(out / "logs-callgrind") as procs:
         work = out / "callgrind-upstream"
@@ -639,17 +740,20 @@ def _count_instructions(
             counts[mode, "bare"] = instructions_per_request(
                 f"bare-{mode}", [*bare_cmd, "--upstream", upstream], {}, bare_port, out, body
             )
-        for mode, body in (("json", TRANSLATED_JSON_BODY), ("stream", TRANSLATED_STREAM_BODY)):
-            port = ps.free_port()
-            env = {"PROXY_CONFIG": str(config), "PROXY_HOST": "127.0.0.1", "PROXY_PORT": str(port)}
-            counts[mode, "translated"] = instructions_per_request(
-                f"gateway-translated-{mode}",
-                [ps.TENANT_PROXY, "serve", "--dev"],
-                env,
-                port,
-                out,
-                body,
-            )
+        if translated:
+            counts |= _count_translated(out, config)
+    return counts
+
+
+def _count_translated(out: Path, config: Path) -> dict[tuple[str, str], int]:
+    """Instructions per request of an OpenAI client on an Anthropic route."""
+    counts = {}
+    for mode, body in (("json", TRANSLATED_JSON_BODY), ("stream", TRANSLATED_STREAM_BODY)):
+        port = ps.free_port()
+        env = {"PROXY_CONFIG": str(config), "PROXY_HOST": "127.0.0.1", "PROXY_PORT": str(port)}
+        counts[mode, "translated"] = instructions_per_request(
+            f"gateway-translated-{mode}", [ps.TENANT_PROXY, "serve", "--dev"], env, port, out, body
+        )
     return counts
 
 
@@ -775,6 +879,8 @@ def render(
             for mode in ("json", "stream"):
                 gw_n, tr_n = instructions[mode, "gateway"], instructions[mode, "translated"]
                 lines.append(f"| {mode} | {gw_n:,} | {tr_n:,} | {tr_n / gw_n:.3f} |")
+    if getattr(args, "compare", False):
+        lines += render_compare(results, instructions, getattr(args, "rss", [0.0]))
     lines += [
         "",
         textwrap.dedent("""\

@@ -110,6 +110,12 @@ def sinks_ctx(extra: Sequence[UsageSink]) -> Context:
         request_log = RequestLogSink() if settings.telemetry.request_log else None
         if request_log is not None:
             sinks.append(request_log)
+        if request_log is not None and keys.METRICS in app:
+            app[keys.METRICS].watch_total(
+                "tenant_proxy_request_log_dropped",
+                "Request log lines dropped while the log stream was stuck.",
+                lambda: request_log.dropped,
+            )
         webhook = _webhook(app) if settings.telemetry.url else None
         if webhook is not None:
             sinks.append(webhook)

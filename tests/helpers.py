@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -431,3 +432,30 @@ class OwnRedis:
             self.proc.send_signal(signal.SIGCONT)  # in case a test froze it
             self.proc.terminate()
             await self.proc.wait()
+
+
+class StubResolver(AbstractResolver):
+    """DNS for a test: each name's answers in turn (the last one repeats)."""
+
+    def __init__(self, table: dict[str, str | list[str]]) -> None:
+        self.table = {k: [v] if isinstance(v, str) else list(v) for k, v in table.items()}
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = self.table[host]
+        address = answers.pop(0) if len(answers) > 1 else answers[0]
+        ipv6 = ":" in address
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ipv6 else socket.AF_INET,
+                "proto": 0,
+                "flags": 0,
+            }
+        ]
+
+    async def close(self) -> None:
+        pass

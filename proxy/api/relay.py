@@ -23,7 +23,6 @@ import time
 from collections.abc import Awaitable
 from time import perf_counter
 
-import aiohttp
 from aiohttp import web
 
 from proxy.errors import ClientGoneError, ProxyError, UpstreamStreamError
@@ -40,6 +39,7 @@ from proxy.upstream.error_body import read_error_body
 from proxy.upstream.exchange import Answer
 from proxy.upstream.headers import copy_response_headers
 from proxy.upstream.send import TRANSPORT_ERRORS, transport_error
+from proxy.upstream.wire import UpstreamResponse
 
 _upstream_log = logging.getLogger("proxy.upstream")
 _COUNTS = tuple(str(n) for n in range(16))  # x-proxy-attempts values, made once
@@ -81,7 +81,7 @@ class Relay:
         return self._whole(request, call, answer)
 
     async def _whole(
-        self, request: web.Request, call: Call, upstream: aiohttp.ClientResponse
+        self, request: web.Request, call: Call, upstream: UpstreamResponse
     ) -> web.Response:
         status = upstream.status
         whole = True
@@ -122,7 +122,7 @@ class Relay:
         return response
 
     async def _stream(
-        self, request: web.Request, call: Call, upstream: aiohttp.ClientResponse
+        self, request: web.Request, call: Call, upstream: UpstreamResponse
     ) -> web.StreamResponse:
         # One coroutine for the whole stream, loop inline: every await here resumes
         # through each frame above it, once per chunk.
@@ -168,7 +168,7 @@ class Relay:
         self,
         request: web.Request,
         call: Call,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         translation: Translation,
     ) -> web.StreamResponse:
         """A 2xx stream in the other format: each chunk translated and written as it
@@ -214,9 +214,7 @@ class Relay:
             else:
                 upstream.close()
 
-    def _stream_head(
-        self, call: Call, upstream: aiohttp.ClientResponse
-    ) -> _CoalescingStreamResponse:
+    def _stream_head(self, call: Call, upstream: UpstreamResponse) -> _CoalescingStreamResponse:
         stop_wall = time.time()  # streaming: "stop" is when the upstream's headers arrived
         call.record.status = upstream.status
         response = _CoalescingStreamResponse(status=upstream.status)

@@ -35,8 +35,6 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
-import aiohttp
-
 from proxy.backoff import Backoff
 from proxy.errors import (
     InvalidRequestError,
@@ -58,8 +56,9 @@ from proxy.upstream.call import Call
 from proxy.upstream.local import LocalSend
 from proxy.upstream.retry_budget import RetryBudget
 from proxy.upstream.send import Outgoing
+from proxy.upstream.wire import UpstreamResponse
 
-Answer = aiohttp.ClientResponse | LocalReply
+Answer = UpstreamResponse | LocalReply
 # Failures that are retried, and that send a request on to a fallback.
 RETRYABLE_ERRORS = (UpstreamUnreachableError, UpstreamTimeoutError)
 BACKOFF_CAP_S = 2.0
@@ -259,7 +258,7 @@ def _answered(call: Call, first: Route, route: Route, translation: Translation |
 
 def _retry_after(answer: Answer | None) -> float | None:
     """An upstream answer's `Retry-After` in seconds (the delta-seconds form)."""
-    if not isinstance(answer, aiohttp.ClientResponse):
+    if not isinstance(answer, UpstreamResponse):
         return None
     value = answer.headers.get("Retry-After")
     if value is None:
@@ -273,5 +272,5 @@ def _retry_after(answer: Answer | None) -> float | None:
 
 def _discard(answer: Answer | None) -> None:
     """Drop an answer that will not be relayed (and its connection)."""
-    if isinstance(answer, aiohttp.ClientResponse):
+    if isinstance(answer, UpstreamResponse):
         answer.close()

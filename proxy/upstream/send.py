@@ -11,7 +11,6 @@ Transport failures become typed errors whose messages name no host or address;
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from dataclasses import dataclass, field
@@ -36,11 +35,9 @@ from proxy.upstream.body import upstream_body
 from proxy.upstream.call import Call
 from proxy.upstream.guard import forbidden_destination
 from proxy.upstream.headers import upstream_headers
+from proxy.upstream.wire import UpstreamResponse, Wire, render_head
 
 log = logging.getLogger("proxy.upstream")
-
-# aiohttp sends bytes over 1 MiB in one write and warns; a BytesIO goes in chunks.
-_LARGE_BODY = 1 << 20
 
 
 class Send:
@@ -55,12 +52,13 @@ class Send:
     ) -> None:
         """`warnings`: the app's rate-limited upstream warnings (see `transport_error`);
         a log of its own when not given."""
-        self._session = session
+        assert session.connector is not None
+        self._wire = Wire(session.connector)  # the session's pool, not its request()
         self._warnings = warnings if warnings is not None else RateLimitedLog(log)
         self._timeouts = Timeouts(connect_timeout)
         self._urls = UpstreamURLs()
 
-    async def send(self, call: Call, route: Route) -> aiohttp.ClientResponse:
+    async def send(self, call: Call, route: Route) -> UpstreamResponse:
         """The upstream's response, its headers read and its body not yet."""
         provider = PROVIDERS[route.provider]
         body = call.body
@@ -69,16 +67,13 @@ class Send:
         payload = upstream_body(body, route, add_usage=add_usage)
         headers = upstream_headers(call.headers, route, provider)
         url = self._urls.get(route.api_base, call.path, call.query)
+        method = call.record.method
+        head = render_head(method, url, headers, len(payload))
         call.sent_wall = time.time()
         call.sent = perf_counter()
         try:
-            return await self._session.request(
-                call.record.method,
-                url,
-                headers=headers,
-                data=(payload if len(payload) <= _LARGE_BODY else io.BytesIO(payload)) or None,
-                timeout=self._timeouts.for_route(route.timeout_s),
-                allow_redirects=False,
+            return await self._wire.request(
+                method, url, head, payload, self._timeouts.for_route(route.timeout_s)
             )
         except TRANSPORT_ERRORS as e:
             raise transport_error(e, url, started=False, warnings=self._warnings) from None
@@ -103,20 +98,17 @@ class Send:
             self._timeouts.for_route(route.timeout_s),
         )
 
-    async def attempt(self, call: Call, route: Route, out: Outgoing) -> aiohttp.ClientResponse:
+    async def attempt(self, call: Call, route: Route, out: Outgoing) -> UpstreamResponse:
         """One try of a prepared request."""
+        url = out.url
+        method = call.record.method
         payload = out.payload
+        head = render_head(method, url, out.headers, len(payload))
         call.sent_wall = time.time()
         call.sent = perf_counter()
         try:
-            return await self._session.request(
-                call.record.method,
-                out.url,
-                headers=out.headers,
-                data=(payload if len(payload) <= _LARGE_BODY else io.BytesIO(payload)) or None,
-                timeout=out.timeout,
-                allow_redirects=False,
-            )
+            assert out.timeout is not None
+            return await self._wire.request(method, url, head, payload, out.timeout)
         except TRANSPORT_ERRORS as e:
             raise transport_error(e, out.url, started=False, warnings=self._warnings) from None
 

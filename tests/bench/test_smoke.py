@@ -123,3 +123,31 @@ def test_telemetry_load_reports_delivery_and_the_invariant(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "request_processed events delivered" in report and "= **100.0000%**" in report
     assert "→ holds" in report
+
+
+def test_the_compare_table_shows_each_target_ratio_from_the_medians():
+    from bench.relay import Sample, render_compare
+
+    def point(rps: float, p50: float = 1.0, p99: float = 2.0) -> list[Sample]:
+        return [Sample(rps, p50, p99, 0)]
+
+    results = {}
+    for mode in ("json", "stream"):
+        results |= {
+            (mode, 50, "bare"): point(1000),
+            (mode, 50, "gateway"): point(1100),
+            (mode, 50, "gateway-mt"): point(1078),
+            (mode, 1, "direct"): point(0, p50=0.10),
+            (mode, 1, "bare"): point(0, p50=0.40),
+            (mode, 1, "gateway"): point(0, p50=0.35, p99=0.70),
+        }
+    instructions = {
+        (m, t): n for m in ("json", "stream") for t, n in (("gateway", 550), ("bare", 600))
+    }
+    table = "\n".join(render_compare(results, instructions, [40.0, 41.0]))
+    assert "| static ÷ bare req/s, c=50 | 1.10 | 1.10 | ≥ 1.00 |" in table
+    assert "| added p50 at c=1, gateway ÷ bare (ms over direct) | 0.83 (0.250 / 0.300)" in table
+    assert "| multi-tenant (JWT) ÷ static req/s, c=50 | 0.98 | 0.98 |" in table
+    assert "| gateway p99 ÷ p50 at c=1 | 2.00 | 2.00 |" in table
+    assert "0.917 (550 / 600)" in table
+    assert "| gateway worker RSS MiB, after warm-up → end | 40.0 → 41.0 (+2.5 %) |" in table

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
+import os
+import threading
 
 import orjson
 
@@ -53,3 +57,57 @@ def test_json_formatter_keeps_extra_fields():
     record.tenant = "t1"
     doc = orjson.loads(JSONFormatter().format(record))
     assert (doc["msg"], doc["level"], doc["tenant"]) == ("hello you", "warning", "t1")
+
+
+class _StuckPipe(io.BytesIO):
+    """A log stream whose write blocks until released, as a pipe whose reader lags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.entered.set()
+        self.release.wait(10)
+        return super().write(data)
+
+
+async def test_a_log_write_that_blocks_never_stalls_the_event_loop():
+    stream = _StuckPipe()
+    sink = RequestLogSink(stream, interval=0.01, offload=True)
+    task = asyncio.create_task(sink.run())
+    sink.emit(UsageRecord("evt_1", "req_1", 1.5, "POST", "/v1/chat/completions", status=200))
+    await asyncio.get_running_loop().run_in_executor(None, stream.entered.wait, 5)
+    ticks = 0
+    for _ in range(100):  # the loop keeps turning while the write is stuck
+        await asyncio.sleep(0)
+        ticks += 1
+    assert ticks == 100 and stream.getvalue() == b""
+    stream.release.set()
+    task.cancel()
+    assert sink.dropped == 0
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert orjson.loads(stream.getvalue())["request_id"] == "req_1"
+
+
+async def test_lines_behind_a_stuck_stream_are_bounded_and_the_rest_counted():
+    stream = io.BytesIO()
+    sink = RequestLogSink(stream, max_waiting=2)
+    for i in range(5):
+        sink.emit(UsageRecord(f"evt_{i}", f"req_{i}", 1.5, "POST", "/v1/x", status=200))
+    sink.flush()
+    assert [orjson.loads(line)["request_id"] for line in stream.getvalue().splitlines()] == [
+        "req_0",
+        "req_1",
+    ]
+    assert sink.dropped == 3
+
+
+def test_only_a_pipe_or_socket_is_written_from_a_thread(tmp_path):
+    read_end, write_end = os.pipe()
+    with open(write_end, "wb") as pipe, open(tmp_path / "log", "wb") as file:
+        assert RequestLogSink(pipe)._offload and not RequestLogSink(file)._offload
+    os.close(read_end)
+    assert not RequestLogSink(io.BytesIO())._offload

@@ -3,7 +3,6 @@ process); retries, breakers and the retry budget per tenant and route (SPEC 12).
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 
 from proxy.errors import ProxyError
@@ -13,6 +12,7 @@ from proxy.upstream.breaker import Breakers
 from proxy.upstream.exchange import Exchange
 from proxy.upstream.retry_budget import RetryBudget
 from proxy.upstream.send import Send
+from proxy.upstream.wire import UpstreamResponse
 from tests.helpers import make_call, upstream_session
 
 
@@ -21,7 +21,7 @@ async def test_network_routes_are_sent_and_in_process_routes_answered_locally(up
         exchange = Exchange(Send(session, connect_timeout=5), PROVIDERS)
         network = Route(provider="openai", api_base=upstream.url, api_key="sk-route-key-0001")
         answer = await exchange.send(make_call(), network)
-        assert isinstance(answer, aiohttp.ClientResponse) and answer.status == 200
+        assert isinstance(answer, UpstreamResponse) and answer.status == 200
         answer.release()
         local = await exchange.send(make_call(), Route(provider="mock", api_base="mock:"))
     assert isinstance(local, LocalReply) and local.status == 200
