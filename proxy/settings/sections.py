@@ -575,10 +575,22 @@ class StoreSettings:
         default=5.0,
         metadata=env("STORE_TIMEOUT", "Bound on every store call (then 503 `store_unavailable`)."),
     )
+    usage_buffer_max: int = field(
+        default=10_000,
+        metadata=env(
+            "USAGE_BUFFER_MAX",
+            "Usage records a worker holds in memory while the store is away (built-in-store"
+            " mode); more spill to Redis.",
+        ),
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> StoreSettings:
-        return cls(database_url=_database_url(r), timeout=r.seconds("STORE_TIMEOUT", 5.0))
+        return cls(
+            database_url=_database_url(r),
+            timeout=r.seconds("STORE_TIMEOUT", 5.0),
+            usage_buffer_max=r.integer("USAGE_BUFFER_MAX", 10_000, low=1),
+        )
 
 
 def _database_url(r: EnvReader) -> str | None:

@@ -9,7 +9,7 @@ changed here: `open` checks it (`tenant-proxy db migrate` changes it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,7 @@ from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExists
 from proxy.store import StoreSetupError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import check_mysql
+from proxy.store.usage import MYSQL, UsageRow, flatten
 
 _DUPLICATE_KEY = 1062
 _UNKNOWN_DATABASE = 1049
@@ -229,3 +230,20 @@ class MySQLBackend:
                     "UPDATE tokens SET revoked_at = %s WHERE token_id = %s", (now, token_id)
                 )
         return found is not None
+
+    async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+        sql = MYSQL.insert(len(rows))
+        async with self._transaction() as cur:
+            inserted = int(await cur.execute(sql, flatten(rows, batch_id)))
+            if inserted > 0:
+                await cur.execute(MYSQL.rollup(), (batch_id,))
+        return inserted
+
+    async def usage_sums(
+        self, tenant_id: str, start: str, end: str, by: Sequence[str]
+    ) -> list[tuple[object, ...]]:
+        return await self._fetch(MYSQL.sums(by), (tenant_id, start, end))
+
+    async def has_usage(self, tenant_id: str) -> bool:
+        sql = MYSQL.has_usage()
+        return bool(await self._fetch(sql, (tenant_id,)))
