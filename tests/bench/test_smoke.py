@@ -94,12 +94,18 @@ def test_relay_harness_writes_a_report(tmp_path):
         "1,4",
         "--upstream",
         "python",
+        "--store",
+        "3",
         "--out",
         str(tmp_path),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "report.md").read_text()
     assert "| json | 1 |" in report and "| stream | 4 |" in report
+    assert "| json | 4 | gateway-store |" in report
+    if shutil.which("redis-server"):  # gateway-money: the figures #14 asks for
+        assert "#14 json: budgets+limits added median latency at c=1" in report
+        assert "#14 json c=4: Redis per request: **" in report
 
 
 @pytest.mark.skipif(
