@@ -147,6 +147,7 @@ class RedisQuota:
         self._closing = True
         self._due.set()
         await asyncio.wait([task])
+        await self._scripts.close()
 
     async def _cycle(self, settle_all: bool) -> bool:
         batch, self._reserving = self._reserving, []
