@@ -10,6 +10,7 @@ Redis commands per request at concurrency 1, as repeatable as the instructions.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import os
@@ -45,6 +46,7 @@ class Load:
     body: str
     prefix: str = ""  # e.g. /users/t00001 in multi-tenant mode
     headers: dict[str, str] = field(default_factory=dict)
+    concurrency: int = 1  # above 1: that many connections, each sending as it gets answers
 
 
 class CommandCounts:
@@ -102,29 +104,18 @@ def instructions_per_request(
         )
     try:
         ps.wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=180)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        headers = {"Content-Type": "application/json", **load.headers}
-
-        def send(count: int) -> None:
-            for _ in range(count):
-                conn.request("POST", load.prefix + PATH, body=load.body.encode(), headers=headers)
-                resp = conn.getresponse()
-                if resp.status != 200:
-                    raise RuntimeError(f"{name}: {resp.status} {resp.read()[:300]!r}")
-                resp.read()
-
-        send(300)  # warm caches, pools and memos
+        send = _concurrent if load.concurrency > 1 else _sequential
+        send(port, load, 300, name)  # warm caches, pools and memos
         callgrind = ["callgrind_control", "-i", "on", str(proc.pid)]
         subprocess.run(callgrind, capture_output=True, check=True)
         counts = CommandCounts(redis_port)
         before = counts.read()
-        send(n)
+        send(port, load, n, name)
         after = counts.read()
         counts.close()
         callgrind[2] = "off"
         subprocess.run(callgrind, capture_output=True, check=True)
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
-        conn.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -133,6 +124,44 @@ def instructions_per_request(
             proc.kill()
             proc.wait()
     return Counted(_total(out, name) // n, per_request(before, after, n))
+
+
+def _sequential(port: int, load: Load, count: int, name: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json", **load.headers}
+    for _ in range(count):
+        conn.request("POST", load.prefix + PATH, body=load.body.encode(), headers=headers)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise RuntimeError(f"{name}: {resp.status} {resp.read()[:300]!r}")
+        resp.read()
+    conn.close()
+
+
+def _concurrent(port: int, load: Load, count: int, name: str) -> None:
+    """Exactly `count` requests over `load.concurrency` connections, each sending its
+    next request as soon as its last is answered (so none is left in flight)."""
+    import aiohttp
+
+    url = f"http://127.0.0.1:{port}{load.prefix}{PATH}"
+    headers = {"Content-Type": "application/json", **load.headers}
+    left = [count]
+
+    async def drive() -> None:
+        connector = aiohttp.TCPConnector(limit=load.concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def client() -> None:
+                while left[0] > 0:
+                    left[0] -= 1
+                    async with session.post(url, data=load.body, headers=headers) as resp:
+                        if resp.status != 200:
+                            raise RuntimeError(f"{name}: {resp.status} {await resp.text()}")
+                        await resp.read()
+
+            await asyncio.gather(*(client() for _ in range(load.concurrency)))
+
+    asyncio.run(drive())
 
 
 def _total(out: Path, name: str) -> int:
@@ -252,22 +281,31 @@ def _count_money(
     cpus: str | None,
     bodies: dict[str, str],
 ) -> dict[tuple[str, str], Counted]:
-    """The static gateway with a budget and RPM/TPM limits on its tenant (MONEY)."""
+    """The static gateway with a budget and RPM/TPM limits on its tenant (MONEY), one
+    request at a time (`gateway-money`), and it and the plain gateway under 50
+    concurrent connections (`gateway-money@50`, `gateway@50`: there the requests that
+    arrive together share a script call)."""
     redis_port = ps.free_port()
     ps.start_redis(procs, redis_port, cpus)
-    config = tg.gateway_config(work / "gateway-money.yaml", json_url, sse_url, tg.MONEY)
+    money = tg.gateway_config(work / "gateway-money.yaml", json_url, sse_url, tg.MONEY)
+    plain = tg.gateway_config(work / "gateway-plain.yaml", json_url, sse_url)
+    runs = [("gateway-money", money, 1), ("gateway-money@50", money, 50), ("gateway@50", plain, 50)]
     counts = {}
     for mode, body in bodies.items():
-        port = ps.free_port()
-        env = {
-            "PROXY_CONFIG": str(config),
-            "PROXY_HOST": "127.0.0.1",
-            "PROXY_PORT": str(port),
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        }
-        counts[mode, "gateway-money"] = instructions_per_request(
-            f"gateway-money-{mode}", SERVE, env, port, out, Load(body), redis_port=redis_port
-        )
+        for target, config, concurrency in runs:
+            port = ps.free_port()
+            env = {"PROXY_CONFIG": str(config), "PROXY_HOST": "127.0.0.1", "PROXY_PORT": str(port)}
+            if config == money:
+                env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            counts[mode, target] = instructions_per_request(
+                f"{target.replace('@', '-c')}-{mode}",
+                SERVE,
+                env,
+                port,
+                out,
+                Load(body, concurrency=concurrency),
+                redis_port=redis_port if config == money else None,
+            )
     return counts
 
 

@@ -19,8 +19,8 @@ import statistics
 from pathlib import Path
 
 from bench import processes as ps
-from bench import relay
 from bench import targets as tg
+from bench.wrk import wrk
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -54,14 +54,12 @@ def main(argv: list[str] | None = None) -> Path:
         }
         workers = {name: ps.children(procs.named(name).pid)[0] for name in urls}
         for url in urls.values():
-            relay.wrk(url + "/v1/chat/completions", body, 10, 2, load_cpu)  # warm-up
+            wrk(url + "/v1/chat/completions", body, 10, 2, load_cpu)  # warm-up
         for _ in range(args.rounds):
             for conc in (50, 1):
                 for name, url in urls.items():
                     before = ps.cpu_seconds(workers[name])
-                    sample = relay.wrk(
-                        f"{url}/v1/chat/completions", body, conc, args.duration, load_cpu
-                    )
+                    sample = wrk(f"{url}/v1/chat/completions", body, conc, args.duration, load_cpu)
                     cpu = ps.cpu_seconds(workers[name]) - before
                     us = cpu / (sample.rps * args.duration) * 1e6
                     rows.setdefault((name, conc), []).append((sample.rps, sample.p50_ms, us))

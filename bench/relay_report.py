@@ -199,6 +199,22 @@ def _instructions(counts: Counts) -> list[str]:
             f"| {mode} | {cell(mt)} | {cell(store)} | {ratio(store, mt)} | {cell(gw)} "
             f"| {cell(money)} | {cell(extra, '+,')} | {ratio(money, gw)} |"
         )
+    if any(target == "gateway-money@50" for _, target in counts):
+        lines += [
+            "",
+            "Under 50 concurrent connections (exactly the counted requests, none left in "
+            "flight): plain ÷ money is the throughput ratio on a saturated core (#14: ≥ 0.85):",
+            "",
+            "| mode | gateway | gateway-money | money − gateway | plain ÷ money |",
+            "|---|---|---|---|---|",
+        ]
+        for mode in ("json", "stream"):
+            gw, money = n(mode, "gateway@50"), n(mode, "gateway-money@50")
+            extra = None if gw is None or money is None else money - gw
+            lines.append(
+                f"| {mode} | {cell(gw)} | {cell(money)} | {cell(extra, '+,')} "
+                f"| {ratio(gw, money)} |"
+            )
     lines += _redis_counted(counts)
     return lines
 
