@@ -83,17 +83,22 @@ def start_messages_upstream(
     upstream answers by path, so it serves these too."""
     if kind != "nginx":
         return python_url, python_url
-    out = out / "messages"
+    return _start_nginx(procs, "nginx-messages", out / "messages", _canned_messages(), cpus)
+
+
+def _start_nginx(
+    procs: ps.Processes, name: str, out: Path, bodies: tuple[str, str], cpus: str | None
+) -> tuple[str, str]:
+    """nginx answering the canned (JSON, SSE) bodies on two ports: their URLs, ready."""
     (out / "tmp").mkdir(parents=True, exist_ok=True)
     json_port, sse_port = ps.free_port(), ps.free_port()
-    json_body, sse_body = _canned_messages()
     conf = out / "nginx.conf"
     conf.write_text(
         NGINX_CONF.format(
-            dir=out, json_port=json_port, sse_port=sse_port, json=json_body, sse=sse_body
+            dir=out, json_port=json_port, sse_port=sse_port, json=bodies[0], sse=bodies[1]
         )
     )
-    proc = procs.start("nginx-messages", ["nginx", "-c", str(conf)], cpus=cpus)
+    proc = procs.start(name, ["nginx", "-c", str(conf)], cpus=cpus)
     urls = f"http://127.0.0.1:{json_port}", f"http://127.0.0.1:{sse_port}"
     for url in urls:
         ps.wait_http(url + "/", proc)
@@ -119,20 +124,7 @@ def start_upstream(
     if kind == "auto":
         kind = "nginx" if shutil.which("nginx") else "python"
     if kind == "nginx":
-        json_port, sse_port = ps.free_port(), ps.free_port()
-        (out / "tmp").mkdir(parents=True, exist_ok=True)
-        json_body, sse_body = _canned()
-        conf = out / "nginx.conf"
-        conf.write_text(
-            NGINX_CONF.format(
-                dir=out, json_port=json_port, sse_port=sse_port, json=json_body, sse=sse_body
-            )
-        )
-        proc = procs.start("nginx", ["nginx", "-c", str(conf)], cpus=cpus)
-        urls = f"http://127.0.0.1:{json_port}", f"http://127.0.0.1:{sse_port}"
-        for url in urls:
-            ps.wait_http(url + "/", proc)
-        return kind, *urls
+        return kind, *_start_nginx(procs, "nginx", out, _canned(), cpus)
     port = ps.free_port()
     proc = procs.start(
         "mock-upstream", [ps.PYTHON, "-m", "bench.mock_upstream", "--port", str(port)], cpus=cpus

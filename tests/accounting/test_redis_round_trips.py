@@ -25,7 +25,7 @@ from proxy.tasks import TaskSet
 from proxy.tenancy.config import TenantConfig
 from proxy.usage_record import UsageRecord
 from tests.conftest import _service_missing
-from tests.helpers import OwnRedis
+from tests.helpers import OwnRedis, TCPRelay
 
 ROUTE = Route(
     provider="openai",
@@ -39,50 +39,29 @@ METERED = TenantConfig({}, budget_monthly_usd=100.0, limits_rpm=10**6, limits_tp
 FREE = TenantConfig({})
 
 
-class CountingRelay:
+class CountingRelay(TCPRelay):
     """A loopback relay to Redis that reads what the client sends: the commands (RESP
     arrays, by name) and the round trips (a pipeline is written at once)."""
 
     def __init__(self, port: int) -> None:
-        self._port = port
+        super().__init__("127.0.0.1", port)
         self.commands: list[str] = []
         self.writes = 0
-        self.port = 0
-        self._open: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> asyncio.Server:
-        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.port = int(server.sockets[0].getsockname()[1])
-        return server
 
     def sent(self) -> tuple[dict[str, int], int]:
         return dict(Counter(self.commands)), self.writes
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._port)
-        self._open += [writer, up_writer]
-        await asyncio.gather(self._requests(reader, up_writer), _pipe(up_reader, writer))
+        await super()._relay(_Reading(reader, self), writer)  # type: ignore[arg-type]
 
-    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        pending = b""
-        try:
-            while data := await reader.read(1 << 20):
-                self.writes += 1
-                pending = self._parse(pending + data)
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.transport.abort()
-
-    def _parse(self, buffer: bytes) -> bytes:
-        """Record every whole command in `buffer`; return the incomplete rest."""
+    def record(self, buffer: bytes) -> bytes:
+        """Count one write; record every whole command in `buffer`; return the rest."""
+        self.writes += 1
         while buffer:
             lines = buffer.split(b"\r\n")
             if len(lines) < 3:
                 return buffer
-            count, at, args = int(lines[0][1:]), 1, []
+            count, at, args = int(lines[0][1:]), 1, list[bytes]()
             while len(args) < count and at + 1 < len(lines):
                 args.append(lines[at + 1])  # `$len`, then the argument (no CRLF in ours)
                 at += 2
@@ -93,15 +72,19 @@ class CountingRelay:
         return buffer
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(1 << 20):
-            writer.write(data)
-            await writer.drain()
-    except OSError:
-        pass
-    finally:
-        writer.transport.abort()
+class _Reading:
+    """The client's side of a relayed connection, read through `relay.record`."""
+
+    def __init__(self, reader: asyncio.StreamReader, relay: CountingRelay) -> None:
+        self._reader = reader
+        self._relay = relay
+        self._pending = b""
+
+    async def read(self, n: int) -> bytes:
+        data = await self._reader.read(n)
+        if data:
+            self._pending = self._relay.record(self._pending + data)
+        return data
 
 
 class Counted:
@@ -136,7 +119,7 @@ async def counted() -> AsyncIterator[Counted]:
     redis = OwnRedis()
     await redis.start()
     relay = CountingRelay(redis.port)
-    server = await relay.start()
+    await relay.start()
     client = open_redis(f"redis://127.0.0.1:{relay.port}/0", 2.0)
     # A settlement with nothing to ride on would be sent after 10 s: never in a test.
     quota = RedisQuota(
@@ -153,7 +136,7 @@ async def counted() -> AsyncIterator[Counted]:
         await quota.close(task)
         await tasks.close(grace=1.0)
         await client.aclose(close_connection_pool=True)
-        server.close()
+        await relay.cut()
         await redis.stop()
 
 
