@@ -2,7 +2,8 @@
 
 Tenants are `t00000` .. `t{N-1:05d}`; each gets routes to the mock upstream
 (`gpt-4o-mini` openai, `claude-3-5-haiku` anthropic), its own upstream key, and a
-budget. Unknown users are 404. `/stats` reports how many configs were served.
+budget (`--no-budget`: none). Unknown users are 404. `/stats` reports how many configs
+were served.
 
     python -m bench.mock_config_api --port 9102 --tenants 10000 --upstream http://127.0.0.1:9101
 """
@@ -22,7 +23,7 @@ def tenant_ids(count: int) -> list[str]:
 
 
 def tenant_config(
-    tenant_id: str, upstream: str, stream_upstream: str | None = None
+    tenant_id: str, upstream: str, stream_upstream: str | None = None, *, budget: bool = True
 ) -> dict[str, object]:
     extra = []
     if stream_upstream:  # a canned-SSE upstream (nginx in bench.relay)
@@ -34,7 +35,7 @@ def tenant_config(
                 "api_key": f"sk-bench-{tenant_id}-stream-key",
             }
         )
-    return {
+    doc: dict[str, object] = {
         "models": [
             *extra,
             {
@@ -52,8 +53,10 @@ def tenant_config(
                 "api_key": f"sk-bench-{tenant_id}-anthropic-key",
             },
         ],
-        "budget": {"monthly_usd": 1_000_000.0},
     }
+    if budget:
+        doc["budget"] = {"monthly_usd": 1_000_000.0}
+    return doc
 
 
 class MockConfigAPI:
@@ -64,7 +67,9 @@ class MockConfigAPI:
         *,
         latency_ms: float = 0.0,
         stream_upstream: str | None = None,
+        budget: bool = True,
     ) -> None:
+        self._budget = budget
         self._known = set(tenant_ids(tenants))
         self._upstream = upstream
         self._stream_upstream = stream_upstream
@@ -84,7 +89,9 @@ class MockConfigAPI:
         if user_id not in self._known:
             return web.json_response({"error": "no such user"}, status=404)
         self.served += 1
-        body = orjson.dumps(tenant_config(user_id, self._upstream, self._stream_upstream))
+        body = orjson.dumps(
+            tenant_config(user_id, self._upstream, self._stream_upstream, budget=self._budget)
+        )
         return web.Response(body=body, content_type="application/json")
 
     async def stats(self, request: web.Request) -> web.Response:
@@ -111,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--upstream", default="http://127.0.0.1:9101")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--stream-upstream", help="route model gpt-stream here")
+    parser.add_argument("--no-budget", action="store_true", help="tenants without a budget")
     args = parser.parse_args(argv)
     import uvloop
 
@@ -119,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         args.upstream,
         latency_ms=args.latency_ms,
         stream_upstream=args.stream_upstream,
+        budget=not args.no_budget,
     )
     uvloop.run(serve(args.host, args.port, api))
 

@@ -19,7 +19,8 @@ import statistics
 from pathlib import Path
 
 from bench import processes as ps
-from bench import relay
+from bench import targets as tg
+from bench.wrk import wrk
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -40,27 +41,25 @@ def main(argv: list[str] | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     server_cpu, load_cpu = ("0", "1") if ps.cpu_count() >= 2 else (None, None)
     redis_cpu = {"load": load_cpu, "server": server_cpu, "any": None}[args.redis_cpu]
-    body = relay.JSON_BODY
+    body = tg.JSON_BODY
     rows: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     with ps.Processes(out / "logs") as procs:
-        _, json_url, sse_url = relay.start_upstream("auto", procs, out, load_cpu)
+        _, json_url, sse_url = tg.start_upstream("auto", procs, out, load_cpu)
+        money = tg.start_gateway_money(procs, out, json_url, sse_url, server_cpu, redis_cpu)
+        if money is None:
+            raise SystemExit("bench.money needs redis-server")
         urls = {
-            "gateway": relay.start_gateway(procs, out, json_url, sse_url, server_cpu),
-            "gateway-money": relay.start_gateway_money(
-                procs, out, json_url, sse_url, server_cpu, redis_cpu
-            ),
+            "gateway": tg.start_gateway(procs, out, json_url, sse_url, server_cpu),
+            "gateway-money": money[0],
         }
         workers = {name: ps.children(procs.named(name).pid)[0] for name in urls}
         for url in urls.values():
-            assert url is not None, "bench.money needs redis-server"
-            relay.wrk(url + "/v1/chat/completions", body, 10, 2, load_cpu)  # warm-up
+            wrk(url + "/v1/chat/completions", body, 10, 2, load_cpu)  # warm-up
         for _ in range(args.rounds):
             for conc in (50, 1):
                 for name, url in urls.items():
                     before = ps.cpu_seconds(workers[name])
-                    sample = relay.wrk(
-                        f"{url}/v1/chat/completions", body, conc, args.duration, load_cpu
-                    )
+                    sample = wrk(f"{url}/v1/chat/completions", body, conc, args.duration, load_cpu)
                     cpu = ps.cpu_seconds(workers[name]) - before
                     us = cpu / (sample.rps * args.duration) * 1e6
                     rows.setdefault((name, conc), []).append((sample.rps, sample.p50_ms, us))

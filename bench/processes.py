@@ -90,10 +90,14 @@ def start_config_api(
     upstream: str,
     stream_upstream: str | None = None,
     cpus: str | None = None,
+    *,
+    budget: bool = True,
 ) -> str:
     """bench.mock_config_api on loopback, ready; returns its base URL."""
     cmd = [PYTHON, "-m", "bench.mock_config_api", "--port", str(port)]
     cmd += ["--tenants", str(tenants), "--upstream", upstream]
+    if not budget:
+        cmd.append("--no-budget")
     if stream_upstream is not None:
         cmd += ["--stream-upstream", stream_upstream]
     url = f"http://127.0.0.1:{port}"

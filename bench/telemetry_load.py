@@ -24,7 +24,8 @@ import urllib.request
 from pathlib import Path
 
 from bench import processes as ps
-from bench.relay import JSON_BODY, start_gateway, start_upstream, wrk
+from bench.targets import JSON_BODY, start_gateway, start_upstream
+from bench.wrk import wrk
 
 RESULTS = Path(__file__).with_name("results")
 

@@ -1,7 +1,7 @@
 """Budgets and limits kept in this process alone: without Redis, or for a Redis outage
 with BUDGET_FAIL_MODE=open.
 
-The same rules as the Redis script (proxy.accounting.redis_quota), decided at once:
+The same rules as the Redis script (proxy.accounting.quota_script), decided at once:
 spent + reserved + estimate <= budget, `monthly_usd: 0` blocks; exact sliding 60 s
 windows for RPM and TPM. Each process counts only what it served itself, so with N
 processes a tenant may get up to N times its budget and limits.

@@ -47,6 +47,15 @@ def month_of(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
 
 
+def month_span(now: float) -> tuple[str, float, float]:
+    """The UTC month `now` falls in: ("YYYY-MM", its first second, the next month's)."""
+    today = datetime.fromtimestamp(now, UTC)
+    starts = datetime(today.year, today.month, 1, tzinfo=UTC)
+    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    ends = datetime(year, month, 1, tzinfo=UTC)
+    return starts.strftime("%Y-%m"), starts.timestamp(), ends.timestamp()
+
+
 def seconds_to_month_end(now: float) -> int:
     """Whole seconds, rounded up, until the next UTC month starts (at least 1)."""
     today = datetime.fromtimestamp(now, UTC)
@@ -115,9 +124,10 @@ class Reservation:
         rpm: int | None,
         tpm: int | None,
         tpm_tokens: int,
+        month: str | None = None,  # month_of(at), when the caller knows it already
     ) -> None:
         self.tenant = tenant
-        self.month = month_of(at)
+        self.month = month or month_of(at)
         self.at = at  # wall-clock seconds: the sliding window's time and the month
         self.member = member  # unique per request: its entry in the RPM/TPM windows
         self.budget_micro = budget_micro
@@ -171,6 +181,7 @@ class QuotaAdmission:
         self._prices = prices
         self._default_max = default_max_tokens
         self._clock = clock
+        self._month = ("", 0.0, 0.0)  # the month of the last request, and its span
 
     def admit(
         self, record: UsageRecord, route: Route, body: RequestBody, quota: Quota
@@ -191,15 +202,20 @@ class QuotaAdmission:
                 )
                 or 0
             )
+        at = self._clock()
+        month, starts, ends = self._month
+        if not starts <= at < ends:
+            self._month = month, starts, ends = month_span(at)
         reservation = Reservation(
             record.tenant or STATIC_TENANT,
-            self._clock(),
+            at,
             record.event_id,
             budget_micro=None if budget is None else math.floor(round(budget * 1e6, 6)),
             estimate_micro=estimate,
             rpm=rpm,
             tpm=tpm,
             tpm_tokens=prompt + (given or 0),
+            month=month,
         )
         self._backend.reserve(reservation)
         return reservation

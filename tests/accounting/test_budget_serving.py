@@ -25,7 +25,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from proxy.accounting.redis_quota import reserved_key, spend_key
+from proxy.accounting.quota_script import reserved_key, spend_key
 from tests.conftest import REDIS_TEST_URL
 from tests.helpers import WebhookReceiver, free_port, spawn_logged, wait_until_answering
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from proxy.accounting.redis_quota import reserved_key, spend_key
+from proxy.accounting.quota_script import reserved_key, spend_key
 from tests.api.test_proxy_streaming import (
     CHUNK1,
     CHUNK2,

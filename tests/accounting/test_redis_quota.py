@@ -13,13 +13,8 @@ import pytest
 
 from proxy.accounting.cost import PriceBook
 from proxy.accounting.quota import QuotaAdmission, Reservation
-from proxy.accounting.redis_quota import (
-    RedisQuota,
-    reserved_key,
-    spend_key,
-    tpm_key,
-    tpm_used_key,
-)
+from proxy.accounting.quota_script import reserved_key, spend_key, tpm_key, tpm_used_key
+from proxy.accounting.redis_quota import RedisQuota
 from proxy.body import inspect_body
 from proxy.cache.redis_client import open_redis
 from proxy.errors import BudgetExceededError, BudgetUnavailableError, RateLimitedError

@@ -94,12 +94,18 @@ def test_relay_harness_writes_a_report(tmp_path):
         "1,4",
         "--upstream",
         "python",
+        "--store",
+        "3",
         "--out",
         str(tmp_path),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "report.md").read_text()
     assert "| json | 1 |" in report and "| stream | 4 |" in report
+    assert "| json | 4 | gateway-store |" in report
+    if shutil.which("redis-server"):  # gateway-money: the figures #14 asks for
+        assert "#14 json: budgets+limits added median latency at c=1" in report
+        assert "#14 json c=4: Redis per request: **" in report
 
 
 @pytest.mark.skipif(
@@ -126,10 +132,12 @@ def test_telemetry_load_reports_delivery_and_the_invariant(tmp_path):
 
 
 def test_the_compare_table_shows_each_target_ratio_from_the_medians():
-    from bench.relay import Sample, render_compare
+    from bench.instructions import Counted
+    from bench.relay_report import render_compare
+    from bench.wrk import Sample
 
     def point(rps: float, p50: float = 1.0, p99: float = 2.0) -> list[Sample]:
-        return [Sample(rps, p50, p99, 0)]
+        return [Sample(rps, p50, p99, 0, 0)]
 
     results = {}
     for mode in ("json", "stream"):
@@ -142,7 +150,7 @@ def test_the_compare_table_shows_each_target_ratio_from_the_medians():
             (mode, 1, "gateway"): point(0, p50=0.35, p99=0.70),
         }
     instructions = {
-        (m, t): n for m in ("json", "stream") for t, n in (("gateway", 550), ("bare", 600))
+        (m, t): Counted(n) for m in ("json", "stream") for t, n in (("gateway", 550), ("bare", 600))
     }
     table = "\n".join(render_compare(results, instructions, [40.0, 41.0]))
     assert "| static ÷ bare req/s, c=50 | 1.10 | 1.10 | ≥ 1.00 |" in table

@@ -1,0 +1,80 @@
+"""Script calls go to the real Redis in one round trip on a connection of their own: a
+script Redis lacks is loaded and the calls answered in order; an error comes back as
+that call's reply; a round trip cut off leaves no half-read connection behind."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.exceptions import ResponseError
+
+from proxy.accounting.script_pipeline import ScriptPipeline
+from proxy.cache.redis_client import open_redis
+from tests.conftest import REDIS_TEST_URL, _service_missing
+from tests.helpers import OwnRedis
+
+INCRBY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+
+
+def fresh_script(body: str = INCRBY) -> tuple[str, str]:
+    """A script no Redis has seen (a unique comment), and its SHA-1."""
+    script = f"-- {uuid.uuid4()}\n{body}"
+    return script, hashlib.sha1(script.encode()).hexdigest()
+
+
+@pytest.fixture
+async def pipelines(redis_client) -> AsyncIterator[Callable[[str, str], ScriptPipeline]]:
+    client = open_redis(REDIS_TEST_URL, 2.0)
+    made: list[ScriptPipeline] = []
+
+    def make(script: str, sha: str) -> ScriptPipeline:
+        made.append(ScriptPipeline(client, script, sha))
+        return made[-1]
+
+    yield make
+    for pipeline in made:
+        await pipeline.close()
+    await client.aclose(close_connection_pool=True)
+
+
+async def test_a_missing_script_is_loaded_and_every_call_answered_in_order(pipelines, redis_client):
+    script, sha = fresh_script()
+    assert await redis_client.script_exists(sha) == [False]
+    calls = [(1, "n:{a}", 2), (1, "n:{b}", 5), (1, "n:{a}", 3)]
+    pipeline = pipelines(script, sha)
+    assert await pipeline.send(calls) == [2, 5, 5]
+    assert await redis_client.script_exists(sha) == [True]
+    assert await pipeline.send(calls[:1]) == [7]
+
+
+async def test_a_failing_call_is_its_reply_and_the_others_still_count(pipelines, redis_client):
+    await redis_client.set("text", "not a number")
+    replies = await pipelines(*fresh_script()).send([(1, "text", 1), (1, "n", 4)])
+    assert isinstance(replies[0], ResponseError)
+    assert replies[1] == 4
+
+
+async def test_a_round_trip_cut_off_does_not_leave_its_reply_for_the_next():
+    if shutil.which("redis-server") is None:
+        _service_missing("redis-server is not installed")
+    redis = OwnRedis()  # frozen below: never the shared one
+    await redis.start()
+    client = open_redis(redis.url, 2.0)
+    pipeline = ScriptPipeline(client, *fresh_script("return ARGV[1]"))
+    try:
+        assert await pipeline.send([(0, "first")]) == [b"first"]
+        redis.freeze()  # the caller gives up waiting, as RedisGate's timeout does
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await pipeline.send([(0, "late")])
+        redis.thaw()  # Redis now answers "late", to a connection that is gone
+        assert await pipeline.send([(0, "next")]) == [b"next"]
+    finally:
+        await pipeline.close()
+        await client.aclose(close_connection_pool=True)
+        await redis.stop()
