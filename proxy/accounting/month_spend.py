@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.quota import QuotaBackend
-from proxy.accounting.redis_quota import reserved_key, spend_key
+from proxy.accounting.quota_script import reserved_key, spend_key
 from proxy.errors import BudgetUnavailableError
 from proxy.redis_gate import RedisGate, RedisUnavailable
 

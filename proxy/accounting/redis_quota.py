@@ -68,6 +68,7 @@ class RedisQuota:
         self._owed: dict[_Key, Owed] = {}
         self._undecided: list[tuple[Reservation, int, int]] = []
         self._due = asyncio.Event()
+        self._idle = False  # the loop waits for a reservation with no deadline
         self._closing = False
         self._settled_at = 0.0  # loop time of the last cycle that sent everything owed
         self.counters: dict[str, int] = {
@@ -104,6 +105,8 @@ class RedisQuota:
         owed = self._owed.get((r.tenant, r.month))
         if owed is None:
             owed = self._owed[r.tenant, r.month] = Owed()
+            if self._idle:  # let it wait with a deadline: sent within the interval
+                self._due.set()
         owed.owe(
             release,
             cost_micro,
@@ -122,11 +125,13 @@ class RedisQuota:
             loop = asyncio.get_running_loop()
             due = self._settled_at + self._interval  # everything owed is sent by then
             if not self._reserving:
+                self._idle = not self._owed
                 try:
                     async with asyncio.timeout_at(due if self._owed else None):
                         await self._due.wait()
                 except TimeoutError:
                     pass
+                self._idle = False
             self._due.clear()
             settle_all = loop.time() >= due
             if settle_all:

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 
 from proxy.accounting.ledger import SPILL_KEY
-from proxy.accounting.redis_quota import reserved_key, spend_key
+from proxy.accounting.quota_script import reserved_key, spend_key
 from proxy.store.open import migrate_database
 from tests.accounting.test_budget_serving import BODY, ESTIMATE, FITS, ExactUpstream, _upstream
 from tests.conftest import ENCRYPTION_KEY, REDIS_TEST_URL, mysql_admin

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from proxy.accounting.redis_quota import reserved_key, spend_key
+from proxy.accounting.quota_script import reserved_key, spend_key
 from tests.admin.test_tenants import create
 from tests.admin.test_tokens import as_bearer, mint
 from tests.api.test_proxy_streaming import (

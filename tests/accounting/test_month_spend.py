@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.month_spend import MonthSpend
-from proxy.accounting.redis_quota import reserved_key, spend_key
+from proxy.accounting.quota_script import reserved_key, spend_key
 from proxy.errors import BudgetUnavailableError
 from proxy.redis_gate import RedisGate
 

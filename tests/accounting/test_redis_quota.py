@@ -226,3 +226,20 @@ async def test_a_request_cancelled_while_its_reservation_was_in_flight_is_still_
     assert await redis_client.get(reserved_key("alice", "2026-11")) is None
     assert int(await redis_client.get(spend_key("alice", "2026-11"))) == 10
     assert int(await redis_client.get(tpm_used_key("alice"))) == 10
+
+
+async def test_a_settlement_no_reservation_follows_reaches_redis_within_the_interval(
+    backend, redis_client
+):
+    q = backend()
+    gate = admission(q, Clock())
+    held = gate.admit(record(1), ROUTE, BODY, quota(budget=1.0))
+    assert await outcome(held) == "ok"
+    await asyncio.sleep(0)  # the loop is back to waiting for the next reservation
+    q.settle(held, 40, 40)
+    deadline = asyncio.get_running_loop().time() + 1.0  # the interval is 50 ms
+    while await redis_client.get(spend_key("alice", "2026-11")) is None:
+        assert asyncio.get_running_loop().time() < deadline, "the settlement waited"
+        await asyncio.sleep(0.01)
+    assert int(await redis_client.get(spend_key("alice", "2026-11"))) == 40
+    assert await redis_client.get(reserved_key("alice", "2026-11")) is None
