@@ -17,10 +17,10 @@ if TYPE_CHECKING:
     import aiohttp
     from aiohttp.abc import AbstractResolver
     from aiohttp.typedefs import Handler
-    from redis.asyncio import Redis
 
     from proxy.accounting.quota import QuotaBackend
     from proxy.cache.invalidation import InvalidationSubscriber
+    from proxy.cache.redis_client import RedisClient
     from proxy.ids import IdGenerator
     from proxy.lifecycle import Lifecycle
     from proxy.readiness import ReadinessCheck
@@ -47,7 +47,7 @@ CONTROL_HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("control_http")  # 
 # Upstream warnings (refused connections, refused destinations), rate-limited per host.
 UPSTREAM_WARNINGS: web.AppKey[RateLimitedLog] = web.AppKey("upstream_warnings")
 DNS_RESOLVER: web.AppKey[AbstractResolver] = web.AppKey("dns_resolver")  # DNS, injectable for tests
-REDIS: web.AppKey[Redis] = web.AppKey("redis")
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 REDIS_GATE: web.AppKey[RedisGate] = web.AppKey("redis_gate")
 TENANT_RESOLVER: web.AppKey[TenantResolver] = web.AppKey("tenant_resolver")
 INVALIDATION: web.AppKey[InvalidationSubscriber] = web.AppKey("invalidation")

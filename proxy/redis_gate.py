@@ -15,11 +15,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.redis")
+# What a failing Redis raises: redis-py's errors (RedisClusterException, e.g. "no
+# reachable node", is not one), socket errors and timeouts.
+REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
 T = TypeVar("T")
 COOLDOWN_S = 1.0
 
@@ -55,7 +58,7 @@ class RedisGate:
         try:
             async with asyncio.timeout(self._timeout):
                 return await operation()
-        except (RedisError, OSError, TimeoutError) as e:
+        except REDIS_FAILURES as e:
             self._shut_until = self._clock() + self._cooldown
             self._warn.warning(
                 "redis", "redis unavailable; serving without it", operation=what, error=repr(e)

@@ -32,11 +32,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.quota import WINDOW_S, Reservation, budget_exceeded, rate_limited
+from proxy.cache.redis_client import RedisClient
 from proxy.errors import BudgetUnavailableError
 from proxy.redis_gate import RedisGate, RedisUnavailable
 
@@ -180,7 +180,7 @@ class RedisQuota:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         gate: RedisGate,
         *,
         fail_open: bool,
@@ -364,7 +364,10 @@ class RedisQuota:
     async def _pipeline(self, calls: Sequence[Sequence[Any]]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for call in calls:
-            pipe.evalsha(_SHA, *call)
+            # Not pipe.evalsha: redis-py blocks that name in a cluster pipeline; the
+            # command itself is routed by its keys (one slot: they share the tenant's
+            # tag), and the pipeline sends each node its share at once.
+            pipe.execute_command("EVALSHA", _SHA, *call)
         return list(await pipe.execute(raise_on_error=False))
 
 

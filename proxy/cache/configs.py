@@ -14,8 +14,8 @@ import logging
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
+from proxy.cache.redis_client import RedisClient
 from proxy.keyring import KeyRing, SealedValueError, UnknownKeyError
 from proxy.redis_gate import RedisGate
 
@@ -44,7 +44,9 @@ def holds_api_key(doc: Any) -> bool:
 
 
 class ConfigCache:
-    def __init__(self, redis: Redis, gate: RedisGate, *, ttl: int, keyring: KeyRing | None) -> None:
+    def __init__(
+        self, redis: RedisClient, gate: RedisGate, *, ttl: int, keyring: KeyRing | None
+    ) -> None:
         self._redis = redis
         self._gate = gate
         self._ttl = ttl

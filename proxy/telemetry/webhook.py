@@ -33,9 +33,9 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 
 from proxy.backoff import Backoff
+from proxy.cache.redis_client import RedisClient
 from proxy.event_types import CONFIG_CACHE_HIT
 from proxy.ids import IdGenerator
 from proxy.redis_gate import RedisGate, RedisUnavailable
@@ -82,7 +82,7 @@ class WebhookSink:
         session: aiohttp.ClientSession,
         ids: IdGenerator,
         tasks: TaskSet,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         gate: RedisGate | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
