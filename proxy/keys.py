@@ -21,11 +21,10 @@ if TYPE_CHECKING:
     from proxy.accounting.ledger import UsageLedger
     from proxy.accounting.quota import QuotaBackend
     from proxy.cache.invalidation import InvalidationSubscriber
-    from proxy.cache.redis_client import RedisClient
     from proxy.ids import IdGenerator
     from proxy.lifecycle import Lifecycle
     from proxy.readiness import ReadinessCheck
-    from proxy.redis_gate import RedisGate
+    from proxy.redis_gate import RedisClient, RedisGate
     from proxy.settings import Settings
     from proxy.store import TenantStore
     from proxy.store.usage import UsageTable

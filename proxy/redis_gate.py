@@ -13,8 +13,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from proxy.throttled_log import RateLimitedLog
@@ -23,6 +24,8 @@ log = logging.getLogger("proxy.redis")
 # What a failing Redis raises: redis-py's errors (RedisClusterException, e.g. "no
 # reachable node", is not one), socket errors and timeouts.
 REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
+# One Redis or a Redis Cluster (REDIS_CLUSTER=1): every caller takes either.
+RedisClient: TypeAlias = Redis | RedisCluster
 T = TypeVar("T")
 COOLDOWN_S = 1.0
 

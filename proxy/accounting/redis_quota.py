@@ -36,9 +36,8 @@ from redis.exceptions import NoScriptError
 
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.quota import WINDOW_S, Reservation, budget_exceeded, rate_limited
-from proxy.cache.redis_client import RedisClient
 from proxy.errors import BudgetUnavailableError
-from proxy.redis_gate import RedisGate, RedisUnavailable
+from proxy.redis_gate import RedisClient, RedisGate, RedisUnavailable
 
 log = logging.getLogger("proxy.accounting")
 

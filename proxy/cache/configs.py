@@ -15,9 +15,8 @@ from typing import Any
 
 import orjson
 
-from proxy.cache.redis_client import RedisClient
 from proxy.keyring import KeyRing, SealedValueError, UnknownKeyError
-from proxy.redis_gate import RedisGate
+from proxy.redis_gate import RedisClient, RedisGate
 
 log = logging.getLogger("proxy.cache")
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from proxy.backoff import Backoff
 from proxy.cache.configs import CHANNEL
-from proxy.cache.redis_client import RedisClient, open_pubsub
-from proxy.redis_gate import REDIS_FAILURES, RedisGate
+from proxy.cache.redis_client import open_pubsub
+from proxy.redis_gate import REDIS_FAILURES, RedisClient, RedisGate
 
 log = logging.getLogger("proxy.cache")
 RESUBSCRIBE_BASE_S = 0.1

@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from proxy.redis_gate import REDIS_FAILURES, RedisGate, RedisUnavailable
+from proxy.redis_gate import REDIS_FAILURES, RedisClient, RedisGate, RedisUnavailable
 
 log = logging.getLogger("proxy.redis")
 MAX_CONNECTIONS = 64  # per worker (per node of a cluster)
 DISCOVERY_TIMEOUT_S = 5.0  # a cluster's discovery (slots and command table), at start
-
-RedisClient: TypeAlias = Redis | RedisCluster
 
 
 def open_redis(url: str, timeout: float, *, cluster: bool = False) -> RedisClient:

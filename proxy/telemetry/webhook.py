@@ -35,10 +35,9 @@ from typing import Any
 import aiohttp
 
 from proxy.backoff import Backoff
-from proxy.cache.redis_client import RedisClient
 from proxy.event_types import CONFIG_CACHE_HIT
 from proxy.ids import IdGenerator
-from proxy.redis_gate import RedisGate, RedisUnavailable
+from proxy.redis_gate import RedisClient, RedisGate, RedisUnavailable
 from proxy.settings import TelemetrySettings
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
