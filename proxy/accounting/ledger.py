@@ -2,21 +2,24 @@
 to the store in batches, off the request path, and not lost (SPEC 8, 8.1).
 
 `emit` (the `UsageSink` interface) only appends the record to a bounded in-memory
-queue (USAGE_BUFFER_MAX). One writer task per worker takes up to BATCH_MAX records
-(a part-filled batch waits LINGER_S for more), turns them into rows and writes them in
-one transaction (`proxy.store.usage.UsageTable.write`: idempotent on `event_id`, the
-daily rollups updated for the new rows only). A failing store (an outage, a call past
-STORE_TIMEOUT) is retried with full-jitter backoff while the queue rides it out; when
-the queue is full its oldest records spill to the Redis list `usage:spill` (when
-REDIS_URL is set) or are dropped and counted. Once its writes succeed, any worker
-takes spilled rows back into its batches. At shutdown the queue is written until the
-grace deadline; what is left spills (or is dropped and counted).
+queue (USAGE_BUFFER_MAX; what a full queue pushes out waits for the spiller in a
+second list of the same size, at least MIN_OVERFLOW). One writer task per worker
+takes up to BATCH_MAX records (a part-filled batch waits LINGER_S for more), turns
+them into rows and writes them in one transaction (`proxy.store.usage.UsageTable`:
+idempotent on `event_id`, the daily rollups updated for the new rows only). A
+failing store (an outage, a call past STORE_TIMEOUT) is retried with full-jitter
+backoff while the queue rides it out; when the queue is full its oldest records
+spill to the Redis list `usage:spill` (when REDIS_URL is set) or are dropped and
+counted. Once its writes succeed, any worker takes spilled rows back into its
+batches. At shutdown the queue is written until the grace deadline; what is left
+spills (or is dropped and counted).
 
 Not recorded: requests that never authenticated (401s, another tenant's token: they
 belong to no tenant and are counted in /metrics only) and static mode's.
 
 Counters, per worker: produced, written, spilled, replayed, dropped. Over all workers,
-produced = written + dropped + pending (in memory, `pending`) + the spill list's length.
+produced = written + dropped + pending (in memory, `pending`) + the spill list's length
+(exact whenever no push to the list is under way: during one, its rows are in both).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ LINGER_S = 0.1  # how long a part-filled batch waits for more
 REPLAY_CHECK_S = 1.0  # how often an idle writer looks at the spill list
 BASE_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 2.0
+MIN_OVERFLOW = 1000  # records pushed out of a full queue that may wait for the spiller
 
 
 class LedgerCounters:
@@ -117,6 +121,7 @@ class UsageLedger:
     ) -> None:
         self._table = table
         self._capacity = buffer_max
+        self._overflow_cap = max(buffer_max, MIN_OVERFLOW)
         self._tasks = tasks
         self._spill = spill
         self._batch_max = batch_max
@@ -143,7 +148,7 @@ class UsageLedger:
         queue = self._queue
         if len(queue) >= self._capacity:
             oldest = queue.popleft()
-            if self._spill is not None and len(self._overflow) < self._capacity:
+            if self._spill is not None and len(self._overflow) < self._overflow_cap:
                 self._overflow.append(oldest)
                 self._spill_wake.set()
             else:
@@ -176,7 +181,7 @@ class UsageLedger:
         while True:
             if 0 < len(self._queue) < self._batch_max and not self._stopping:
                 await asyncio.sleep(LINGER_S)  # fewer, fuller inserts under load
-            batch = self._take()
+            batch = self._inflight = self._take()  # counted as pending while replay awaits
             if len(batch) < self._batch_max and self._store_up and not self._stopping:
                 batch += await self._replay(self._batch_max - len(batch))
             if batch:
