@@ -23,7 +23,10 @@ from redis.backoff import NoBackoff
 from proxy.redis_gate import REDIS_FAILURES, RedisClient, RedisGate, RedisUnavailable
 
 log = logging.getLogger("proxy.redis")
-MAX_CONNECTIONS = 64  # per worker (per node of a cluster)
+MAX_CONNECTIONS = 64  # per worker; beyond it a call waits (within REDIS_TIMEOUT)
+# redis-py's cluster client does not wait for a free connection: past its limit a call
+# fails (and shuts the gate), so a cluster node gets a roomier limit per worker.
+CLUSTER_MAX_CONNECTIONS = 512
 DISCOVERY_TIMEOUT_S = 5.0  # a cluster's discovery (slots and command table), at start
 
 
@@ -33,7 +36,7 @@ def open_redis(url: str, timeout: float, *, cluster: bool = False) -> RedisClien
         # within the gate, not the worker's start).
         return RedisCluster.from_url(
             url,
-            max_connections=MAX_CONNECTIONS,
+            max_connections=CLUSTER_MAX_CONNECTIONS,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
