@@ -7,6 +7,9 @@ Each request records, besides Locust's own end-to-end time:
   - "time to first byte": streams only, until the first SSE bytes arrive.
 
 BENCH_TARGET   gateway-multi (default) | gateway-static | direct
+BENCH_HOSTS    several base URLs (comma-separated replicas of one gateway): users are
+               spread over them round-robin, and each metric is named per replica
+               ("chat json @2"); bench/report.py sums them back (unset: Locust's --host)
 BENCH_TENANTS  how many tenants to pick from (default 10000)
 BENCH_MIX      uniform (default) | hot: 80% of requests go to 1% of tenants
 BENCH_STREAM   fraction of streaming requests (default 0.5)
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import random
@@ -32,6 +36,9 @@ MIX = os.environ.get("BENCH_MIX", "uniform")
 STREAM_RATIO = float(os.environ.get("BENCH_STREAM", "0.5"))
 SECRET = os.environ.get("BENCH_JWT_SECRET", "bench-secret-not-for-production").encode()
 SAMPLES_FILE = os.environ.get("BENCH_SAMPLES")
+HOSTS = [h.rstrip("/") for h in os.environ.get("BENCH_HOSTS", "").split(",") if h.strip()]
+REPLICA_MARK = " @"  # "chat json @2": the metric as replica 2 of HOSTS answered it
+_users = itertools.count()
 
 BODY = {
     "model": "gpt-4o-mini",
@@ -75,6 +82,10 @@ class GatewayUser(FastHttpUser):
     # Closed loop, no think time: each user sends its next request when one ends.
     def on_start(self) -> None:
         self._tokens: dict[int, str] = {}
+        self._base, self._replica = "", ""  # Locust's --host, metrics named as they are
+        if len(HOSTS) > 1:
+            n = next(_users) % len(HOSTS)
+            self._base, self._replica = HOSTS[n], f"{REPLICA_MARK}{n + 1}"
 
     def _path_and_headers(self) -> tuple[str, dict[str, str]]:
         headers = {"Content-Type": "application/json"}
@@ -91,10 +102,10 @@ class GatewayUser(FastHttpUser):
     def chat(self) -> None:
         path, headers = self._path_and_headers()
         stream = random.random() < STREAM_RATIO
-        name = "chat stream" if stream else "chat json"
+        name = ("chat stream" if stream else "chat json") + self._replica
         started = time.perf_counter()
         with self.client.post(
-            path,
+            self._base + path,
             data=BODY_STREAM if stream else BODY_JSON,
             headers=headers,
             name=name,
@@ -110,7 +121,7 @@ class GatewayUser(FastHttpUser):
                 total_ms = (time.perf_counter() - started) * 1000
                 resp.request_meta["response_time"] = total_ms
                 if first is not None:
-                    _fire("TTFB", "time to first byte", first)
+                    _fire("TTFB", "time to first byte" + self._replica, first)
             if resp.status_code != 200:
                 resp.failure(f"status {resp.status_code}")
                 return
@@ -118,7 +129,7 @@ class GatewayUser(FastHttpUser):
             if upstream is not None:
                 overhead = (headers_ms if stream else resp.request_meta["response_time"]) - upstream
                 # In microseconds: Locust rounds times under 100 to whole units.
-                _fire("OVERHEAD", OVERHEAD, max(overhead, 0.0) * 1000)
+                _fire("OVERHEAD", OVERHEAD + self._replica, max(overhead, 0.0) * 1000)
             resp.success()
 
 

@@ -7,8 +7,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PERCENTILES = ("50%", "90%", "99%", "99.9%")
+REPLICA_MARK = " @"  # as bench/locustfile.py names a metric per replica
 
 
 @dataclass
@@ -34,30 +36,65 @@ def _ms(value: float | None) -> str:
 
 
 def read_stats(prefix: Path) -> dict[str, Row]:
-    """Final per-metric stats from Locust's `--json-file` output.
+    """Final per-metric stats from Locust's `--json-file` output, the replicas summed.
 
     (Locust's `_stats.csv` is rewritten once a second while it runs and not at the
     end, so it misses the last second; the JSON is written after the last request.)
+    With several replicas (BENCH_HOSTS) each metric comes once per replica ("chat json
+    @2"): their counts and failures add up, their response-time histograms (Locust
+    keeps every rounded time with its count) merge, so the percentiles are those of
+    all the requests together, and req/s is the total count over the time the
+    replicas were busy together (first request of any to the last of any).
     """
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for entry in _entries(prefix):
+        by_metric.setdefault(entry["name"].split(REPLICA_MARK)[0], []).append(entry)
+    return {name: _row(name, entries) for name, entries in by_metric.items()}
+
+
+def read_replica_stats(prefix: Path) -> dict[str, dict[str, Row]]:
+    """Per replica ("1", "2", ...): its own rows; empty with one base URL."""
+    replicas: dict[str, dict[str, Row]] = {}
+    for entry in _entries(prefix):
+        name, mark, replica = entry["name"].partition(REPLICA_MARK)
+        if mark:
+            replicas.setdefault(replica, {})[name] = _row(name, [entry])
+    return dict(sorted(replicas.items(), key=lambda kv: int(kv[0])))
+
+
+def in_ms(rows: dict[str, Row], name: str = "proxy overhead (us)") -> dict[str, Row]:
+    """`rows` with the overhead metric (Locust keeps it in microseconds) in ms, under
+    the name the tables use ("proxy overhead")."""
+    row = rows.get(name)
+    if row is None:
+        return rows
+    ms = {p: v / 1000 for p, v in row.percentiles.items()}
+    converted = Row(row.kind, row.name, row.count, row.failures, row.rps, ms)
+    return {**{k: v for k, v in rows.items() if k != name}, "proxy overhead": converted}
+
+
+def _entries(prefix: Path) -> list[dict[str, Any]]:
     path = Path(f"{prefix}.json")
-    if not path.exists():
-        return {}
-    rows = {}
-    for entry in json.loads(path.read_text()):
-        times = {int(k): v for k, v in entry["response_times"].items()}
-        timed = entry["num_requests"] - entry["num_none_requests"]
-        active = (entry["last_request_timestamp"] or entry["start_time"]) - entry["start_time"]
-        rows[entry["name"]] = Row(
-            kind=entry["method"],
-            name=entry["name"],
-            count=entry["num_requests"],
-            failures=entry["num_failures"],
-            rps=entry["num_requests"] / active if active > 0 else 0.0,
-            percentiles={
-                p: _percentile(times, timed, float(p.rstrip("%")) / 100) for p in PERCENTILES
-            },
-        )
-    return rows
+    return list(json.loads(path.read_text())) if path.exists() else []
+
+
+def _row(name: str, entries: list[dict[str, Any]]) -> Row:
+    times: dict[int, int] = {}
+    for entry in entries:
+        for k, v in entry["response_times"].items():
+            times[int(k)] = times.get(int(k), 0) + v
+    count = sum(e["num_requests"] for e in entries)
+    timed = count - sum(e["num_none_requests"] for e in entries)
+    start = min(e["start_time"] for e in entries)
+    last = max((e["last_request_timestamp"] or e["start_time"]) for e in entries)
+    return Row(
+        kind=entries[0]["method"],
+        name=name,
+        count=count,
+        failures=sum(e["num_failures"] for e in entries),
+        rps=count / (last - start) if last > start else 0.0,
+        percentiles={p: _percentile(times, timed, float(p.rstrip("%")) / 100) for p in PERCENTILES},
+    )
 
 
 def _percentile(times: dict[int, int], count: int, fraction: float) -> float:
@@ -141,9 +178,10 @@ def plot_history(prefix: Path, png: Path) -> bool:
     series: dict[str, dict[str, list[float]]] = {}
     with path.open() as f:
         for rec in csv.DictReader(f):
-            if rec["Name"] not in ("chat json", "chat stream", "proxy overhead (us)"):
+            base = rec["Name"].partition(REPLICA_MARK)[0]
+            if base not in ("chat json", "chat stream", "proxy overhead (us)"):
                 continue
-            scale = 1000.0 if rec["Name"].endswith("(us)") else 1.0
+            scale = 1000.0 if base.endswith("(us)") else 1.0
             s = series.setdefault(rec["Name"], {"t": [], "50%": [], "99%": []})
             try:
                 values = float(rec["50%"]) / scale, float(rec["99%"]) / scale
@@ -159,7 +197,7 @@ def plot_history(prefix: Path, png: Path) -> bool:
     for name, s in series.items():
         ax = axes[1] if name.startswith("proxy overhead") else axes[0]
         t = [x - t0 for x in s["t"]]
-        label = name.removesuffix(" (us)")
+        label = name.replace(" (us)", "")
         ax.plot(t, s["50%"], label=f"{label} p50")
         ax.plot(t, s["99%"], label=f"{label} p99", linestyle="--")
     axes[0].set_ylabel("end-to-end ms")

@@ -6,8 +6,12 @@ mock directly (the baseline) and then against the gateway (after a warm-up);
 stops everything; writes bench/results/<timestamp>/ with Locust's CSV and HTML, a
 report.md and (with the `bench` extra) PNG plots.
 
-    python -m bench.run [--mode multi|static] [--workers N] [--users 50]
+    python -m bench.run [--mode multi|static] [--workers N] [--replicas 1] [--users 50]
                         [--duration 60] [--tenants 10000] [--mix uniform|hot] ...
+
+`--replicas N` starts N gateways (each with --workers) sharing the Redis and the
+Config API; Locust spreads its users over them round-robin (BENCH_HOSTS) and the
+report sums them (per-replica rows beside the totals).
 """
 
 from __future__ import annotations
@@ -40,9 +44,9 @@ JWT_SECRET = "bench-secret-not-for-production"  # HS256; Locust mints tokens wit
 class Sampler(threading.Thread):
     """CPU time and peak RSS of the gateway's workers while a phase runs."""
 
-    def __init__(self, master: int, interval: float = 0.5) -> None:
+    def __init__(self, masters: list[int], interval: float = 0.5) -> None:
         super().__init__(daemon=True)
-        self._master = master
+        self._masters = masters
         self._interval = interval
         self._halt = threading.Event()
         self.first: dict[int, float] = {}
@@ -58,7 +62,7 @@ class Sampler(threading.Thread):
         self._sample()
 
     def _sample(self) -> None:
-        for pid in ps.children(self._master):
+        for pid in (child for master in self._masters for child in ps.children(master)):
             try:
                 cpu, rss = ps.cpu_seconds(pid), ps.peak_rss_mib(pid)
             except OSError:
@@ -168,6 +172,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("multi", "static"), default="multi")
     parser.add_argument("--workers", type=int, default=max(1, ps.cpu_count() // 2))
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="gateways sharing Redis and the Config API"
+    )
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--spawn-rate", type=float, default=50)
     parser.add_argument("--duration", type=float, default=60)
@@ -252,9 +259,8 @@ def main(argv: list[str] | None = None) -> Path:
                 )
             )
             gateway_env["PROXY_CONFIG"] = str(config)
-        gateway = f"http://127.0.0.1:{gateway_env['PROXY_PORT']}"
-        gw = procs.start("gateway", [ps.TENANT_PROXY, "serve"], env=gateway_env)
-        ps.wait_http(gateway + "/healthz", gw)
+        gateways = start_gateways(procs, gateway_env, args.replicas, out)
+        gateway, hosts = gateways[0][0], ",".join(url for url, _ in gateways)
         target = "gateway-multi" if args.mode == "multi" else "gateway-static"
 
         baseline = None
@@ -267,22 +273,23 @@ def main(argv: list[str] | None = None) -> Path:
                 args,
                 args.baseline_duration or args.duration,
             )
+        to_gateways = {"BENCH_TARGET": target, "BENCH_HOSTS": hosts}
         if args.warmup:
-            locust(out, "warmup", gateway, {"BENCH_TARGET": target}, args, args.warmup, csv=False)
-        before = scrape(gateway)
-        sampler = Sampler(gw.pid)
+            locust(out, "warmup", gateway, to_gateways, args, args.warmup, csv=False)
+        before = "".join(scrape(url) for url, _ in gateways)
+        sampler = Sampler([proc.pid for _, proc in gateways])
         sampler.start()
         samples = out / "overhead-samples.txt"
         main_prefix = locust(
             out,
             "gateway",
             gateway,
-            {"BENCH_TARGET": target, "BENCH_SAMPLES": str(samples)},
+            {**to_gateways, "BENCH_SAMPLES": str(samples)},
             args,
             args.duration,
         )
         sampler.stop()
-        after = scrape(gateway)
+        after = "".join(scrape(url) for url, _ in gateways)
         api_stats = ""
         if config_api:
             with urllib.request.urlopen(config_api + "/stats", timeout=5) as resp:
@@ -301,6 +308,24 @@ def main(argv: list[str] | None = None) -> Path:
     print(text)
     print(f"written: {out}")
     return out
+
+
+def start_gateways(
+    procs: ps.Processes, env: dict[str, str], replicas: int, out: Path
+) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    """`replicas` gateways, each on its own port and metrics directory."""
+    started = []
+    for n in range(1, replicas + 1):
+        port = env["PROXY_PORT"] if n == 1 else str(ps.free_port())
+        replica_env = {**env, "PROXY_PORT": port}
+        if n > 1:
+            replica_env["PROMETHEUS_MULTIPROC_DIR"] = str(out / f"metrics-db-{n}")
+        name = "gateway" if n == 1 else f"gateway-{n}"
+        proc = procs.start(name, [ps.TENANT_PROXY, "serve"], env=replica_env)
+        started.append((f"http://127.0.0.1:{port}", proc))
+    for url, proc in started:
+        ps.wait_http(url + "/healthz", proc)
+    return started
 
 
 def render(
@@ -323,7 +348,8 @@ def render(
     lines = [
         f"# Gateway benchmark — {time.strftime('%Y-%m-%d %H:%M:%S')}",
         "",
-        f"- mode: **{args.mode}**, gunicorn workers: {args.workers}, Locust users: {args.users} "
+        f"- mode: **{args.mode}**, replicas: {args.replicas} × {args.workers} gunicorn "
+        f"workers, Locust users: {args.users} "
         f"(closed loop, no think time), duration: {args.duration:g} s "
         f"after a {args.warmup:g} s warm-up",
         f"- tenants: {args.tenants:,} ({args.mix} mix), streaming share: {args.stream:.0%}, "
@@ -337,6 +363,8 @@ def render(
     failures = sum(r.failures for n, r in gw.items() if n in ("chat json", "chat stream"))
     lines += [f"Gateway throughput: **{e2e_rps:,.1f} req/s**, failures: {failures:,}.", ""]
     lines += report.table("Through the gateway", gw, ROWS)
+    for replica, rows in report.read_replica_stats(main_prefix).items():
+        lines += report.table(f"Replica {replica} (its share)", report.in_ms(rows), ROWS)
     if baseline is not None:
         lines += report.table(
             "Direct to the mock upstream (baseline, same run)",

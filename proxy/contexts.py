@@ -29,7 +29,7 @@ from proxy.api.proxy import ProxyHandler
 from proxy.api.relay import Relay
 from proxy.cache.configs import ConfigCache
 from proxy.cache.invalidation import InvalidationSubscriber
-from proxy.cache.redis_client import RedisCheck, open_redis
+from proxy.cache.redis_client import RedisCheck, close_redis, discover, open_redis
 from proxy.database_url import parse_database_url
 from proxy.event_types import SERVER_START, SERVER_STOP
 from proxy.keyring import KeyRing
@@ -98,11 +98,12 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """The worker's Redis client and the gate its calls go through."""
     settings = app[keys.SETTINGS]
     assert settings.redis.url is not None
-    client = open_redis(settings.redis.url, settings.redis.timeout)
+    client = open_redis(settings.redis.url, settings.redis.timeout, cluster=settings.redis.cluster)
     app[keys.REDIS] = client
     app[keys.REDIS_GATE] = RedisGate(settings.redis.timeout)
+    await discover(client)
     yield
-    await client.aclose(close_connection_pool=True)  # a pool passed in is not closed by default
+    await close_redis(client)
 
 
 def sinks_ctx(extra: Sequence[UsageSink]) -> Context:

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import aiohttp
     from aiohttp.abc import AbstractResolver
     from aiohttp.typedefs import Handler
-    from redis.asyncio import Redis
 
     from proxy.accounting.ledger import UsageLedger
     from proxy.accounting.quota import QuotaBackend
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from proxy.ids import IdGenerator
     from proxy.lifecycle import Lifecycle
     from proxy.readiness import ReadinessCheck
-    from proxy.redis_gate import RedisGate
+    from proxy.redis_gate import RedisClient, RedisGate
     from proxy.settings import Settings
     from proxy.store import TenantStore
     from proxy.store.usage import UsageTable
@@ -49,7 +48,7 @@ CONTROL_HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("control_http")  # 
 # Upstream warnings (refused connections, refused destinations), rate-limited per host.
 UPSTREAM_WARNINGS: web.AppKey[RateLimitedLog] = web.AppKey("upstream_warnings")
 DNS_RESOLVER: web.AppKey[AbstractResolver] = web.AppKey("dns_resolver")  # DNS, injectable for tests
-REDIS: web.AppKey[Redis] = web.AppKey("redis")
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 REDIS_GATE: web.AppKey[RedisGate] = web.AppKey("redis_gate")
 TENANT_RESOLVER: web.AppKey[TenantResolver] = web.AppKey("tenant_resolver")
 INVALIDATION: web.AppKey[InvalidationSubscriber] = web.AppKey("invalidation")

@@ -13,13 +13,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
-from redis.exceptions import RedisError
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from proxy.throttled_log import RateLimitedLog
 
 log = logging.getLogger("proxy.redis")
+# What a failing Redis raises: redis-py's errors (RedisClusterException, e.g. "no
+# reachable node", is not one), socket errors and timeouts.
+REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
+# One Redis or a Redis Cluster (REDIS_CLUSTER=1): every caller takes either.
+RedisClient: TypeAlias = Redis | RedisCluster
 T = TypeVar("T")
 COOLDOWN_S = 1.0
 
@@ -55,7 +61,7 @@ class RedisGate:
         try:
             async with asyncio.timeout(self._timeout):
                 return await operation()
-        except (RedisError, OSError, TimeoutError) as e:
+        except REDIS_FAILURES as e:
             self._shut_until = self._clock() + self._cooldown
             self._warn.warning(
                 "redis", "redis unavailable; serving without it", operation=what, error=repr(e)

@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
-from proxy.redis_gate import RedisGate, RedisUnavailable
+from proxy.redis_gate import RedisClient, RedisGate, RedisUnavailable
 
 
 class RedisSpill:
-    def __init__(self, redis: Redis, gate: RedisGate, key: str) -> None:
+    def __init__(self, redis: RedisClient, gate: RedisGate, key: str) -> None:
         self._redis = redis
         self._gate = gate
         self.key = key

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from proxy.app import create_app
 from proxy.settings import Settings
 from tests.helpers import ConfigAPIStub, GatewayTestServer, RecordingSink, Upstream, mint_jwt
+from tests.redis_cluster import LocalCluster, cluster_binaries
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -81,18 +83,65 @@ def _service_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-async def redis_client():
-    """The real local Redis, database 15, emptied for each test."""
-    from redis.asyncio import Redis
-    from redis.exceptions import RedisError
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where the Redis-backed tests run: the local Redis (TEST_REDIS_URL) or the
+    session's local Redis Cluster (tests/redis_cluster.py)."""
 
-    client = Redis.from_url(REDIS_TEST_URL, socket_timeout=2, socket_connect_timeout=2)
+    url: str
+    cluster: bool = False
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The gateway's environment for this Redis."""
+        return {"REDIS_URL": self.url, **({"REDIS_CLUSTER": "1"} if self.cluster else {})}
+
+    def client(self) -> Any:
+        from redis.asyncio import Redis, RedisCluster
+
+        kind = RedisCluster if self.cluster else Redis
+        return kind.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local 3-master Redis Cluster for the session (started on first use)."""
+    binaries = cluster_binaries()
+    if binaries is None:
+        _service_missing("redis-server and redis-cli are needed for the Redis Cluster tests")
+    assert binaries is not None
+    cluster = LocalCluster.start(tmp_path_factory.mktemp("redis-cluster"), binaries)
+    yield cluster
+    cluster.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses Redis runs on one Redis and on a Redis Cluster, except
+    those marked `one_redis` (they reach one Redis through a relay or with a password)."""
+    if "redis_target" in metafunc.fixturenames:
+        kinds = ["redis"] if metafunc.definition.get_closest_marker("one_redis") else None
+        metafunc.parametrize("redis_target", kinds or ["redis", "cluster"], indirect=True)
+
+
+@pytest.fixture
+def redis_target(request: pytest.FixtureRequest) -> RedisTarget:
+    """The test's Redis: see pytest_generate_tests."""
+    if request.param == "cluster":
+        return RedisTarget(request.getfixturevalue("redis_cluster").url, cluster=True)
+    return RedisTarget(REDIS_TEST_URL)
+
+
+@pytest.fixture
+async def redis_client(redis_target: RedisTarget):
+    """A client of the test's Redis (or cluster), emptied before and after the test."""
+    from redis.exceptions import RedisClusterException, RedisError
+
+    client = redis_target.client()
     try:
         await client.ping()
-    except (RedisError, OSError):
+    except (RedisError, RedisClusterException, OSError):
         await client.aclose()
-        _service_missing("Redis is not running on 127.0.0.1:6379")
+        _service_missing(f"Redis is not answering at {redis_target.url}")
     await client.flushdb()
     yield client
     await client.flushdb()
@@ -112,10 +161,12 @@ def tenant_doc(upstream_url: str, key: str = "sk-tenant-key-0001", **extra: Any)
 
 
 @pytest.fixture
-def mt_env(redis_client: Any, config_api: ConfigAPIStub) -> dict[str, str]:
+def mt_env(
+    redis_target: RedisTarget, redis_client: Any, config_api: ConfigAPIStub
+) -> dict[str, str]:
     """Environment for multi-tenant mode against the test Redis and Config API."""
     return {
-        "REDIS_URL": REDIS_TEST_URL,
+        **redis_target.env,
         "CONFIG_API_URL": config_api.url,
         "AUTH_JWT_SECRET": JWT_SECRET,
         "PROXY_ENCRYPTION_KEY": ENCRYPTION_KEY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import time
@@ -120,6 +121,89 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def worker_pids(master: int) -> list[int]:
+    """The children of a gunicorn master (its workers), from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == master:
+                found.append(int(entry))
+    return found
+
+
+def socket_owner(local_port: int, remote_port: int, pids: list[int]) -> int:
+    """Which of `pids` holds the TCP socket from `local_port` to `remote_port` (on loopback)."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            local, remote = int(cols[1].rsplit(":", 1)[1], 16), int(cols[2].rsplit(":", 1)[1], 16)
+            if local == local_port and remote == remote_port:
+                inode = cols[9]
+    assert inode is not None, f"no socket {local_port} -> {remote_port}"
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError(f"none of {pids} holds the socket {local_port} -> {remote_port}")
+
+
+class Lane:
+    """One keep-alive HTTP/1.1 connection, so every request on it meets the same worker."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.port = writer.get_extra_info("sockname")[1]
+
+    @classmethod
+    async def open(cls, port: int) -> Lane:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def send(self, method: str, path: str, token: str, body: bytes = b"") -> int:
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readuntil(b"\r\n")
+        length = 0
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        self.writer.close()
+
+    async def aclose(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except OSError:
+            pass
+
+
+async def lanes_on_every_worker(port: int, workers: list[int], each: int) -> dict[int, list[Lane]]:
+    """Keep-alive connections to a gunicorn server until every worker holds `each`."""
+    lanes: dict[int, list[Lane]] = {pid: [] for pid in workers}
+    for _ in range(20 * each * len(workers)):
+        lane = await Lane.open(port)
+        assert await lane.send("GET", "/healthz", "x") == 200
+        lanes[socket_owner(port, lane.port, workers)].append(lane)
+        if all(len(v) >= each for v in lanes.values()):
+            return lanes
+    raise AssertionError(f"connections did not spread over every worker: {lanes}")
 
 
 def sse(*events: bytes) -> bytes:

@@ -13,7 +13,6 @@ from proxy.settings import Settings
 from proxy.tasks import TaskSet
 from proxy.throttled_log import RateLimitedLog
 from proxy.usage_record import FanOutSink
-from tests.conftest import REDIS_TEST_URL
 from tests.helpers import RecordingSink
 
 
@@ -42,8 +41,8 @@ async def test_http_ctx_opens_both_sessions_and_closes_them():
     assert tenant.closed and control.closed
 
 
-async def test_redis_ctx_opens_the_client_and_its_gate(redis_client):
-    app = _app(contexts.redis_ctx, REDIS_URL=REDIS_TEST_URL, REDIS_TIMEOUT="0.5")
+async def test_redis_ctx_opens_the_client_and_its_gate(redis_target, redis_client):
+    app = _app(contexts.redis_ctx, **redis_target.env, REDIS_TIMEOUT="0.5")
     runner = await _start(app)
     try:
         assert await app[keys.REDIS_GATE].run(app[keys.REDIS].ping, "ping") is True

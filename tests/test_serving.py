@@ -221,6 +221,7 @@ async def test_a_recycled_worker_flushes_its_telemetry(tmp_path, slow_upstream, 
 CANARY = "canary-7f3c"
 
 
+@pytest.mark.one_redis
 @pytest.mark.parametrize("dev", [False, True], ids=["gunicorn", "dev"])
 @pytest.mark.parametrize("mode", ["multi_tenant", "static"])
 async def test_url_credentials_are_used_and_never_printed(

@@ -114,11 +114,21 @@ def test_multi_tenant_is_detected_and_static_stays_the_default():
             "PROXY_ENCRYPTION_KEYS",
         ),
         ({"DATABASE_URL": "mysql://u:p@h"}, "DATABASE_URL"),
+        ({"REDIS_CLUSTER": "1"}, "REDIS_URL"),
+        ({"REDIS_CLUSTER": "1", "REDIS_URL": "redis://h:7000/2"}, "REDIS_URL names a database"),
+        ({"REDIS_CLUSTER": "yes please", "REDIS_URL": "redis://h:7000"}, "REDIS_CLUSTER"),
     ],
 )
 def test_missing_or_bad_multi_tenant_settings_are_named(env, named):
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+def test_redis_cluster_takes_the_url_as_a_seed_node():
+    assert not Settings.from_env({"REDIS_URL": "redis://h:7000"}).redis.cluster
+    for url in ("redis://h:7000", "redis://h:7000/", "redis://h:7000/0", "rediss://h:7000?db=0"):
+        redis = Settings.from_env({"REDIS_URL": url, "REDIS_CLUSTER": "1"}).redis
+        assert redis.cluster and redis.url == url
 
 
 def test_encryption_key_ring():

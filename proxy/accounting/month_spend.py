@@ -8,18 +8,16 @@ Redis: this worker's own counters (`LocalQuota`). Integers of micro-USD.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.quota import QuotaBackend
 from proxy.accounting.quota_script import reserved_key, spend_key
 from proxy.errors import BudgetUnavailableError
-from proxy.redis_gate import RedisGate, RedisUnavailable
+from proxy.redis_gate import RedisClient, RedisGate, RedisUnavailable
 
 
 class MonthSpend:
     def __init__(
-        self, quota: QuotaBackend, redis: Redis | None = None, gate: RedisGate | None = None
+        self, quota: QuotaBackend, redis: RedisClient | None = None, gate: RedisGate | None = None
     ) -> None:
         self._quota = quota
         self._redis = redis if gate is not None else None

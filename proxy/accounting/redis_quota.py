@@ -28,15 +28,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.owed import Owed
 from proxy.accounting.quota import Reservation
 from proxy.accounting.quota_script import SCRIPT, SCRIPT_SHA, decide, script_call
 from proxy.accounting.script_pipeline import ScriptPipeline
 from proxy.errors import BudgetUnavailableError
-from proxy.redis_gate import RedisGate, RedisUnavailable
+from proxy.redis_gate import RedisClient, RedisGate, RedisUnavailable
 
 log = logging.getLogger("proxy.accounting")
 
@@ -50,7 +48,7 @@ class RedisQuota:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         gate: RedisGate,
         *,
         fail_open: bool,

@@ -20,16 +20,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, ResponseError
+
+from proxy.redis_gate import RedisClient
 
 
 class ScriptPipeline:
     """Sends calls of `script` (whose SHA-1 is `sha`) to `redis`, one round trip each
     time; `close` closes its connection."""
 
-    def __init__(self, redis: Redis, script: str, sha: str) -> None:
+    def __init__(self, redis: RedisClient, script: str, sha: str) -> None:
         self._redis = redis
         self._script = script
         self._sha = sha
@@ -84,7 +85,10 @@ class ScriptPipeline:
     async def _pipeline(self, calls: Sequence[Sequence[Any]]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for call in calls:
-            pipe.evalsha(self._sha, *call)
+            # Not pipe.evalsha: redis-py blocks that name in a cluster pipeline; the
+            # command itself is routed by its keys (one slot: they share the tenant's
+            # tag), and the pipeline sends each node its share at once.
+            pipe.execute_command("EVALSHA", self._sha, *call)
         return list(await pipe.execute(raise_on_error=False))
 
 

@@ -14,10 +14,9 @@ import logging
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from proxy.keyring import KeyRing, SealedValueError, UnknownKeyError
-from proxy.redis_gate import RedisGate
+from proxy.redis_gate import RedisClient, RedisGate
 
 log = logging.getLogger("proxy.cache")
 
@@ -44,7 +43,9 @@ def holds_api_key(doc: Any) -> bool:
 
 
 class ConfigCache:
-    def __init__(self, redis: Redis, gate: RedisGate, *, ttl: int, keyring: KeyRing | None) -> None:
+    def __init__(
+        self, redis: RedisClient, gate: RedisGate, *, ttl: int, keyring: KeyRing | None
+    ) -> None:
         self._redis = redis
         self._gate = gate
         self._ttl = ttl

@@ -2,7 +2,9 @@
 
 A message names a user whose L1 entry must go. The connection is checked with a
 PING whenever it is quiet; a lost subscription is reported (the resolver then
-refreshes L1 entries after CONFIG_DEGRADED_TTL) and re-established with backoff.
+refreshes L1 entries after CONFIG_DEGRADED_TTL) and re-established with backoff. On
+a Redis Cluster the subscription is one connection to one node (every node hears
+every PUBLISH); each new try goes to the next node, so a failed node is left behind.
 """
 
 from __future__ import annotations
@@ -11,12 +13,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from proxy.backoff import Backoff
 from proxy.cache.configs import CHANNEL
-from proxy.redis_gate import RedisGate
+from proxy.cache.redis_client import open_pubsub
+from proxy.redis_gate import REDIS_FAILURES, RedisClient, RedisGate
 
 log = logging.getLogger("proxy.cache")
 RESUBSCRIBE_BASE_S = 0.1
@@ -25,7 +25,7 @@ RESUBSCRIBE_BASE_S = 0.1
 class InvalidationSubscriber:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         gate: RedisGate,
         *,
         on_invalidate: Callable[[str], None],
@@ -48,16 +48,17 @@ class InvalidationSubscriber:
         failures = 0
         while True:
             try:
-                await self._listen()
-            except (RedisError, OSError, TimeoutError) as e:
+                await self._listen(failures)
+            except REDIS_FAILURES as e:
                 _raise_if_cancelling()
                 self._gate.failed("config-invalidate subscription", e)
             self._set(False)
             await asyncio.sleep(self._backoff.ceiling(failures))
             failures += 1
 
-    async def _listen(self) -> None:
-        pubsub = self._redis.pubsub()
+    async def _listen(self, attempt: int) -> None:
+        async with asyncio.timeout(self._timeout):
+            pubsub = await open_pubsub(self._redis, attempt)
         try:
             async with asyncio.timeout(self._timeout):
                 await pubsub.subscribe(CHANNEL)
@@ -86,7 +87,7 @@ class InvalidationSubscriber:
             try:
                 async with asyncio.timeout(self._timeout):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-            except (RedisError, OSError, TimeoutError):
+            except REDIS_FAILURES:
                 pass
 
     def _set(self, subscribed: bool) -> None:

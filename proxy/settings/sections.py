@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from proxy.database_url import DatabaseURLError, parse_database_url
 from proxy.redaction import display_url
@@ -207,10 +208,33 @@ class RedisSettings:
             "Bound on every Redis call; after a failure Redis is skipped for 1 s.",
         ),
     )
+    cluster: bool = field(
+        default=False,
+        metadata=env(
+            "REDIS_CLUSTER",
+            "`1`: `REDIS_URL` is a seed node of a Redis Cluster (redis-py's cluster client;"
+            " every key a script touches is hash-tagged by tenant).",
+        ),
+    )
 
     @classmethod
     def read(cls, r: EnvReader) -> RedisSettings:
-        return cls(url=r.raw("REDIS_URL"), timeout=r.seconds("REDIS_TIMEOUT", 0.5))
+        url, cluster = r.raw("REDIS_URL"), r.flag("REDIS_CLUSTER", False)
+        if cluster and not url:
+            raise SettingsError("REDIS_CLUSTER=1 needs REDIS_URL (a seed node of the cluster)")
+        if cluster and url and _names_a_database(url):
+            raise SettingsError(
+                "REDIS_URL names a database, but a Redis Cluster has only database 0 "
+                "(REDIS_CLUSTER=1): drop the /<db> from the URL"
+            )
+        return cls(url=url, timeout=r.seconds("REDIS_TIMEOUT", 0.5), cluster=cluster)
+
+
+def _names_a_database(url: str) -> bool:
+    """redis://host:port/3 (or ?db=3) names database 3; / and /0 are database 0."""
+    parsed = urlsplit(url)
+    db = parsed.path.strip("/") or dict(parse_qsl(parsed.query)).get("db", "0")
+    return db not in ("", "0")
 
 
 @dataclass(frozen=True, slots=True)

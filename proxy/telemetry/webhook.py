@@ -33,12 +33,11 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 
 from proxy.backoff import Backoff
 from proxy.event_types import CONFIG_CACHE_HIT
 from proxy.ids import IdGenerator
-from proxy.redis_gate import RedisGate
+from proxy.redis_gate import RedisClient, RedisGate
 from proxy.redis_spill import RedisSpill
 from proxy.settings import TelemetrySettings
 from proxy.tasks import TaskSet
@@ -83,7 +82,7 @@ class WebhookSink:
         session: aiohttp.ClientSession,
         ids: IdGenerator,
         tasks: TaskSet,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         gate: RedisGate | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,

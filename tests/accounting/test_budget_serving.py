@@ -26,7 +26,6 @@ import yaml
 from aiohttp import web
 
 from proxy.accounting.quota_script import reserved_key, spend_key
-from tests.conftest import REDIS_TEST_URL
 from tests.helpers import WebhookReceiver, free_port, spawn_logged, wait_until_answering
 
 pytestmark = pytest.mark.slow
@@ -76,7 +75,7 @@ async def _upstream(aiohttp_server: Any, upstream: ExactUpstream) -> str:
 
 @asynccontextmanager
 async def serving(tmp_path: Path, doc: dict[str, Any], **env: str) -> AsyncIterator[str]:
-    """`tenant-proxy serve`, two workers, static mode with Redis; SIGTERM at the end
+    """`tenant-proxy serve`, two workers, static mode with Redis (REDIS_URL in `env`); SIGTERM at the end
     (a clean shutdown flushes the settlements)."""
     config = tmp_path / "proxy.yaml"
     config.write_text(yaml.safe_dump(doc))
@@ -89,7 +88,6 @@ async def serving(tmp_path: Path, doc: dict[str, Any], **env: str) -> AsyncItera
         "PROXY_WORKERS": "2",
         "PROXY_GRACEFUL_TIMEOUT": "5",
         "PROXY_REQUEST_LOG": "0",
-        "REDIS_URL": REDIS_TEST_URL,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         **env,
     }
@@ -143,13 +141,13 @@ def _month() -> str:
 
 
 async def test_200_concurrent_requests_against_a_budget_for_37(
-    tmp_path, aiohttp_server, redis_client, receiver
+    tmp_path, aiohttp_server, redis_target, redis_client, receiver
 ):
     upstream = ExactUpstream(hold=FITS)
     doc = _doc(
         await _upstream(aiohttp_server, upstream), budget={"monthly_usd": FITS * ESTIMATE / 1e6}
     )
-    env = {"TELEMETRY_WEBHOOK_URL": receiver.url, "TELEMETRY_BATCH_MAX": "100"}
+    env = {"TELEMETRY_WEBHOOK_URL": receiver.url, "TELEMETRY_BATCH_MAX": "100", **redis_target.env}
     async with serving(tmp_path, doc, **env) as url:
         answers = await _post_all(url, 200)
     statuses = sorted(status for status, _, _ in answers)
@@ -168,16 +166,18 @@ async def test_200_concurrent_requests_against_a_budget_for_37(
     assert await redis_client.get(reserved_key("static", _month())) is None
 
     # A restart keeps the month's spend: the budget is still used up.
-    async with serving(tmp_path, doc) as url:
+    async with serving(tmp_path, doc, **redis_target.env) as url:
         [(status, headers, body)] = await _post_all(url, 1)
     assert status == 429 and orjson.loads(body)["error"]["code"] == "budget_exceeded"
     assert upstream.served == FITS
 
 
-async def test_rpm_is_exact_across_two_workers(tmp_path, aiohttp_server, redis_client):
+async def test_rpm_is_exact_across_two_workers(
+    tmp_path, aiohttp_server, redis_target, redis_client
+):
     upstream = ExactUpstream(hold=1)
     doc = _doc(await _upstream(aiohttp_server, upstream), limits={"rpm": 7})
-    async with serving(tmp_path, doc) as url:
+    async with serving(tmp_path, doc, **redis_target.env) as url:
         answers = await _post_all(url, 20)
     statuses = sorted(status for status, _, _ in answers)
     assert statuses == [200] * 7 + [429] * 13

@@ -16,7 +16,7 @@ from tests.api.test_proxy_streaming import (
     _post_stream,
     raw_upstream,
 )
-from tests.conftest import REDIS_TEST_URL, openai_route
+from tests.conftest import openai_route
 from tests.helpers import sse
 
 
@@ -31,7 +31,9 @@ async def _settled(client, redis_client) -> tuple[int, bytes | None]:
     return int(spent or 0), await redis_client.get(reserved_key("static", _month()))
 
 
-async def test_a_cut_stream_is_settled_at_its_estimated_cost(make_proxy, sink, redis_client):
+async def test_a_cut_stream_is_settled_at_its_estimated_cost(
+    make_proxy, sink, redis_target, redis_client
+):
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(SSE_HEAD + _chunk(sse(CHUNK1)) + _chunk(sse(CHUNK2)))
         await writer.drain()
@@ -39,7 +41,7 @@ async def test_a_cut_stream_is_settled_at_its_estimated_cost(make_proxy, sink, r
 
     async with raw_upstream(script) as url:
         doc = {"models": [openai_route(url)], "budget": {"monthly_usd": 5}}
-        client = await make_proxy(doc, REDIS_URL=REDIS_TEST_URL)
+        client = await make_proxy(doc, **redis_target.env)
         await (await _post_stream(client)).read()
         (record,) = await sink.wait_for(1)
         spent, reserved = await _settled(client, redis_client)
@@ -48,7 +50,7 @@ async def test_a_cut_stream_is_settled_at_its_estimated_cost(make_proxy, sink, r
 
 
 async def test_a_client_that_leaves_is_settled_at_its_estimated_cost(
-    make_proxy, sink, redis_client
+    make_proxy, sink, redis_target, redis_client
 ):
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(SSE_HEAD + _chunk(sse(CHUNK1, CHUNK2)))
@@ -61,7 +63,7 @@ async def test_a_client_that_leaves_is_settled_at_its_estimated_cost(
             "budget": {"monthly_usd": 5},
             "limits": {"tpm": 10**6},
         }
-        client = await make_proxy(doc, REDIS_URL=REDIS_TEST_URL)
+        client = await make_proxy(doc, **redis_target.env)
         resp = await _post_stream(client)
         assert await resp.content.readuntil(b"\n\n") == sse(CHUNK1)
         resp.close()

@@ -27,7 +27,7 @@ from proxy.accounting.ledger import SPILL_KEY
 from proxy.accounting.quota_script import reserved_key, spend_key
 from proxy.store.open import migrate_database
 from tests.accounting.test_budget_serving import BODY, ESTIMATE, FITS, ExactUpstream, _upstream
-from tests.conftest import ENCRYPTION_KEY, REDIS_TEST_URL, mysql_admin
+from tests.conftest import ENCRYPTION_KEY, mysql_admin
 from tests.helpers import free_port, spawn_logged, wait_until_answering
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,8 @@ MONTH = TODAY[:7]
 
 @asynccontextmanager
 async def serving(tmp_path: Path, database_url: str, **env: str) -> AsyncIterator[str]:
-    """`tenant-proxy serve`, two workers, built-in-store mode with Redis; SIGTERM at the
+    """`tenant-proxy serve`, two workers, built-in-store mode with Redis (REDIS_URL in
+    `env`); SIGTERM at the
     end (a clean shutdown writes the last usage records)."""
     port = free_port()
     environ = {
@@ -55,7 +56,6 @@ async def serving(tmp_path: Path, database_url: str, **env: str) -> AsyncIterato
         "PROXY_GRACEFUL_TIMEOUT": "10",
         "PROXY_REQUEST_LOG": "0",
         "PROXY_METRICS_FLUSH_INTERVAL": "0.2",
-        "REDIS_URL": REDIS_TEST_URL,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         **env,
     }
@@ -166,12 +166,12 @@ async def _settled_counters(url: str, redis_client: Any, produced: int) -> dict[
 
 
 async def test_200_concurrent_requests_budget_for_37_the_ledger_equals_the_month_counter(
-    tmp_path, aiohttp_server, redis_client
+    tmp_path, aiohttp_server, redis_target, redis_client
 ):
     upstream = ExactUpstream(hold=FITS)
     upstream_url = await _upstream(aiohttp_server, upstream)
     database = f"sqlite:///{tmp_path}/store.db"
-    async with serving(tmp_path, database) as url:
+    async with serving(tmp_path, database, **redis_target.env) as url:
         headers = await _tenant(url, upstream_url, budget={"monthly_usd": FITS * ESTIMATE / 1e6})
         statuses = await _post_all(url, headers, 200)
         assert sorted(statuses) == [200] * FITS + [429] * (200 - FITS)
@@ -188,7 +188,7 @@ async def test_200_concurrent_requests_budget_for_37_the_ledger_equals_the_month
     ]
 
     # A restart keeps the month's spend and the ledger: the budget is still used up.
-    async with serving(tmp_path, database) as url:
+    async with serving(tmp_path, database, **redis_target.env) as url:
         assert (await _report(url))["total"] == report["total"]
         assert await _post_all(url, headers, 1) == [429]
         after = await _reported(url, FITS, 200 - FITS + 1)
@@ -254,7 +254,7 @@ def outage_seconds(config: pytest.Config) -> float:
 
 
 async def test_a_store_outage_under_load_loses_no_usage_row_and_writes_none_twice(
-    tmp_path, aiohttp_server, redis_client, mysql_url, request
+    tmp_path, aiohttp_server, redis_target, redis_client, mysql_url, request
 ):
     outage_s = outage_seconds(request.config)
     print(f"store outage of {outage_s:g} s")  # noqa: T201 (shown with -s)
@@ -271,7 +271,7 @@ async def test_a_store_outage_under_load_loses_no_usage_row_and_writes_none_twic
             "AUTH_CACHE_TTL": "3600",
             "CONFIG_L1_TTL": "3600",
         }
-        async with serving(tmp_path, database, **env) as url:
+        async with serving(tmp_path, database, **env, **redis_target.env) as url:
             headers = await _tenant(url, upstream_url)
             warm = await _post_all(url, headers, 40)  # both workers know the token
             assert warm == [200] * 40, warm
@@ -299,13 +299,13 @@ async def test_a_store_outage_under_load_loses_no_usage_row_and_writes_none_twic
 
 
 async def test_worker_recycling_writes_every_record_before_the_worker_exits(
-    tmp_path, aiohttp_server, redis_client
+    tmp_path, aiohttp_server, redis_target, redis_client
 ):
     upstream = ExactUpstream(hold=1)
     upstream_url = await _upstream(aiohttp_server, upstream)
     database = f"sqlite:///{tmp_path}/store.db"
     # Each worker is replaced after 7 requests: its queue is written as it leaves.
-    async with serving(tmp_path, database, PROXY_MAX_REQUESTS="7") as url:
+    async with serving(tmp_path, database, PROXY_MAX_REQUESTS="7", **redis_target.env) as url:
         headers = await _tenant(url, upstream_url)
         statuses: list[int] = []
         async with asyncio.timeout(60):  # gunicorn checks max_requests once a second

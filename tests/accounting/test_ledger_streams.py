@@ -21,15 +21,15 @@ from tests.api.test_proxy_streaming import (
     _chunk,
     raw_upstream,
 )
-from tests.conftest import REDIS_TEST_URL, mysql_admin, openai_route
+from tests.conftest import mysql_admin, openai_route
 from tests.helpers import sse
 
 MONTH = datetime.now(UTC).strftime("%Y-%m")
 
 
 @pytest.fixture
-def redis_env(redis_client) -> dict[str, str]:
-    return {"REDIS_URL": REDIS_TEST_URL}
+def redis_env(redis_target, redis_client) -> dict[str, str]:
+    return redis_target.env
 
 
 def stored(database_url: str) -> list[tuple]:

@@ -16,14 +16,14 @@ from proxy.accounting.quota import QuotaAdmission, Reservation
 from proxy.accounting.quota_script import reserved_key, spend_key, tpm_key, tpm_used_key
 from proxy.accounting.redis_quota import RedisQuota
 from proxy.body import inspect_body
-from proxy.cache.redis_client import open_redis
+from proxy.cache.redis_client import close_redis, open_redis
 from proxy.errors import BudgetExceededError, BudgetUnavailableError, RateLimitedError
 from proxy.redis_gate import RedisGate
 from proxy.route import Route
 from proxy.tasks import TaskSet
 from proxy.tenancy.config import TenantConfig
 from proxy.usage_record import UsageRecord
-from tests.conftest import REDIS_TEST_URL
+from tests.conftest import REDIS_TEST_URL, RedisTarget
 from tests.helpers import TCPRelay
 
 # One hour before the end of November 2026 (UTC).
@@ -59,14 +59,17 @@ def quota(**doc: Any) -> TenantConfig:
 
 
 @pytest.fixture
-async def backend(redis_client: Any) -> AsyncIterator[Any]:
-    """make(url=REDIS_TEST_URL, fail_open=True) -> a running RedisQuota."""
+async def backend(redis_target: RedisTarget, redis_client: Any) -> AsyncIterator[Any]:
+    """make(url=the test's Redis or cluster, fail_open=True) -> a running RedisQuota."""
     tasks, clients, made = TaskSet(), [], []
 
-    def make(url: str = REDIS_TEST_URL, *, fail_open: bool = True) -> RedisQuota:
-        client = open_redis(url, 0.3)
+    def make(url: str | None = None, *, fail_open: bool = True) -> RedisQuota:
+        cluster = url is None and redis_target.cluster
+        # A short timeout where the test cuts Redis (`url`), else room for a busy machine.
+        timeout = 0.3 if url else 2.0
+        client = open_redis(url or redis_target.url, timeout, cluster=cluster)
         clients.append(client)
-        q = RedisQuota(client, RedisGate(0.3), fail_open=fail_open, reservation_ttl=900)
+        q = RedisQuota(client, RedisGate(timeout), fail_open=fail_open, reservation_ttl=900)
         made.append((q, tasks.spawn(q.run(), name="budget")))
         return q
 
@@ -75,7 +78,7 @@ async def backend(redis_client: Any) -> AsyncIterator[Any]:
         await q.close(settler)
     await tasks.close(grace=1.0)
     for client in clients:
-        await client.aclose(close_connection_pool=True)
+        await close_redis(client)
 
 
 def admission(q: RedisQuota, clock: Clock) -> QuotaAdmission:
@@ -169,6 +172,7 @@ async def relayed() -> tuple[TCPRelay, str]:
     return relay, REDIS_TEST_URL.replace(f":{port}/", f":{relay.port}/")
 
 
+@pytest.mark.one_redis  # cut through a relay
 async def test_redis_down_fail_open_counts_in_process_and_closed_refuses(backend):
     relay, url = await relayed()
     await relay.cut()  # Redis is unreachable from the start
@@ -243,3 +247,23 @@ async def test_a_settlement_no_reservation_follows_reaches_redis_within_the_inte
         await asyncio.sleep(0.01)
     assert int(await redis_client.get(spend_key("alice", "2026-11"))) == 40
     assert await redis_client.get(reserved_key("alice", "2026-11")) is None
+
+
+async def test_tenants_on_every_node_are_decided_in_one_batch_and_settled(backend, redis_client):
+    """One coalesced round trip holds tenants of many slots (every node of a cluster);
+    the script is loaded where it is missing."""
+    await redis_client.script_flush()
+    q = backend()
+    gate = admission(q, Clock())
+    config = quota(budget=ESTIMATE / 1e6)
+    tenants = [f"t{i}" for i in range(12)]
+    held = [gate.admit(record(i, tenant), ROUTE, BODY, config) for i, tenant in enumerate(tenants)]
+    held += [gate.admit(record(100 + i, t), ROUTE, BODY, config) for i, t in enumerate(tenants)]
+    outcomes = await asyncio.gather(*(outcome(r) for r in held))
+    assert outcomes == ["ok"] * 12 + ["budget_exceeded 3600"] * 12
+    for r in held[:12]:
+        q.settle(r, 7, 7)
+    assert await q.flush()
+    for tenant in tenants:
+        assert int(await redis_client.get(spend_key(tenant, "2026-11"))) == 7
+        assert await redis_client.get(reserved_key(tenant, "2026-11")) is None

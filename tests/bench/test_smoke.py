@@ -71,13 +71,16 @@ def test_locust_suite_multi_tenant_mode_writes_a_report(tmp_path):
         "--no-baseline",
         "--tenants",
         "50",
+        "--replicas",
+        "2",
         "--out",
         str(tmp_path),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "report.md").read_text()
-    assert "mode: **multi**" in report and "failures: 0" in report
+    assert "mode: **multi**, replicas: 2" in report and "failures: 0" in report
     assert "Config cache: hit ratio" in report
+    assert "Replica 1 (its share)" in report and "Replica 2 (its share)" in report
 
 
 @pytest.mark.skipif(

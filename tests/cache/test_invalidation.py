@@ -1,7 +1,7 @@
 """proxy.cache.invalidation: the config-invalidate subscription against real Redis servers.
 
-Losing the connection is tested on a redis-server of our own on a free port,
-never on the shared one.
+Losing the connection is tested on a redis-server (or Redis Cluster) of our own on
+free ports, never on the shared one.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import pytest
 
 from proxy.cache.configs import CHANNEL
 from proxy.cache.invalidation import InvalidationSubscriber
-from proxy.cache.redis_client import open_redis
+from proxy.cache.redis_client import close_redis, open_redis
 from proxy.redis_gate import RedisGate
 from proxy.tasks import TaskSet
-from tests.conftest import REDIS_TEST_URL
+from tests.conftest import RedisTarget
+from tests.redis_cluster import LocalCluster, cluster_binaries
 
 
 class Seen:
@@ -48,8 +49,10 @@ class Seen:
 async def run_subscriber():
     tasks, clients = TaskSet(), []
 
-    def run(url: str, seen: Seen, **options: float) -> InvalidationSubscriber:
-        redis = open_redis(url, 0.5)
+    def run(
+        url: str, seen: Seen, *, cluster: bool = False, **options: float
+    ) -> InvalidationSubscriber:
+        redis = open_redis(url, 0.5, cluster=cluster)
         clients.append(redis)
         subscriber = InvalidationSubscriber(
             redis,
@@ -65,12 +68,14 @@ async def run_subscriber():
     yield run
     await tasks.close(grace=0)
     for redis in clients:
-        await redis.aclose(close_connection_pool=True)
+        await close_redis(redis)
 
 
-async def test_a_published_invalidation_reaches_on_invalidate(redis_client, run_subscriber):
+async def test_a_published_invalidation_reaches_on_invalidate(
+    redis_target: RedisTarget, redis_client, run_subscriber
+):
     seen = Seen()
-    subscriber = run_subscriber(REDIS_TEST_URL, seen)
+    subscriber = run_subscriber(redis_target.url, seen, cluster=redis_target.cluster)
     await seen.until(lambda: seen.states == [True])
     assert subscriber.subscribed
     user = "u-" + uuid.uuid4().hex  # the channel is server-wide: others may publish too
@@ -126,3 +131,42 @@ async def test_cancelling_the_subscriber_stops_it_promptly(own_redis):
                 await task
     finally:
         await redis.aclose(close_connection_pool=True)
+
+
+@pytest.fixture
+def own_cluster(tmp_path):
+    binaries = cluster_binaries()
+    if binaries is None:
+        pytest.skip("redis-server and redis-cli are not installed")
+    cluster = LocalCluster.start(tmp_path, binaries)
+    yield cluster
+    cluster.stop()
+
+
+async def _subscribed_node(cluster: LocalCluster) -> int:
+    """The index of the node holding the subscription (PUBSUB NUMSUB is per node)."""
+    for i, port in enumerate(cluster.ports):
+        redis = open_redis(f"redis://127.0.0.1:{port}", 1.0)
+        try:
+            [(_, count)] = await redis.pubsub_numsub(CHANNEL)
+        finally:
+            await close_redis(redis)
+        if count:
+            return i
+    raise AssertionError("no node holds the subscription")
+
+
+async def test_on_a_cluster_a_failed_node_is_left_for_another(own_cluster, run_subscriber):
+    seen = Seen()
+    run_subscriber(own_cluster.url, seen, cluster=True, max_backoff=0.2)
+    await seen.until(lambda: seen.states == [True])
+    failed = await _subscribed_node(own_cluster)
+    own_cluster.stop_node(failed)
+    await seen.until(lambda: seen.states == [True, False, True])
+    live = own_cluster.ports[(failed + 1) % len(own_cluster.ports)]
+    redis = open_redis(f"redis://127.0.0.1:{live}", 1.0)  # a PUBLISH reaches every node
+    try:
+        await redis.publish(CHANNEL, "moved")
+    finally:
+        await close_redis(redis)
+    await seen.until(lambda: "moved" in seen.users)

@@ -1,5 +1,6 @@
 """The worker's Redis client on a redis-server of the test's own: a frozen server costs one
-timeout and one connection, never retries; the readiness check says so."""
+timeout and one connection, never retries; the readiness check says so. On a Redis
+Cluster: found from one seed node, and pub/sub moves from node to node."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from proxy.cache.redis_client import RedisCheck, open_redis
+from proxy.cache.redis_client import (
+    RedisCheck,
+    close_redis,
+    discover,
+    open_pubsub,
+    open_redis,
+)
 from proxy.redis_gate import RedisGate
+from tests.redis_cluster import LocalCluster
 
 TIMEOUT = 0.4
 
@@ -71,3 +79,51 @@ async def test_readiness_is_ok_while_redis_answers_and_unreachable_when_it_is_fr
     own_redis.thaw()
     await own_redis.stop()
     assert await RedisCheck(client, RedisGate(TIMEOUT)).check() == "unreachable"  # refused
+
+
+async def test_a_cluster_is_found_from_one_seed_node_and_each_node_is_used(redis_cluster):
+    client = open_redis(redis_cluster.url, 2.0, cluster=True)
+    try:
+        await discover(client)
+        for tenant in ("a", "b", "c", "d", "e", "f"):  # several slots: several nodes
+            await client.set(f"spend:{{{tenant}}}:2026-11", 1)
+        sizes = [await client.dbsize(target_nodes=node) for node in client.get_primaries()]
+        assert len(sizes) == 3 and sum(sizes) >= 6
+        assert await RedisCheck(client, RedisGate(2.0)).check() is None
+        subscribed = []
+        for attempt in range(3):  # each try at subscribing goes to the next node
+            pubsub = await open_pubsub(client, attempt)
+            await pubsub.subscribe("config-invalidate")
+            subscribed.append(pubsub.get_pubsub_node().port)  # type: ignore[attr-defined]
+            await pubsub.aclose()
+        assert sorted(subscribed) == sorted(redis_cluster.ports)
+    finally:
+        await client.flushdb()
+        await close_redis(client)
+
+
+async def test_a_cluster_that_is_down_is_unreachable_not_an_error(tmp_path):
+    gate = RedisGate(TIMEOUT)
+    client = open_redis("redis://127.0.0.1:1", TIMEOUT, cluster=True)  # nothing listens
+    try:
+        await discover(client)  # logged, not raised
+        assert await RedisCheck(client, gate).check() == "unreachable"
+    finally:
+        await close_redis(client)
+
+
+async def test_readiness_on_a_cluster_fails_when_a_node_is_down(tmp_path):
+    from tests.redis_cluster import cluster_binaries
+
+    binaries = cluster_binaries()
+    if binaries is None:
+        pytest.skip("redis-server and redis-cli are not installed")
+    cluster = LocalCluster.start(tmp_path, binaries)
+    client = open_redis(cluster.url, TIMEOUT, cluster=True)
+    try:
+        assert await RedisCheck(client, RedisGate(TIMEOUT)).check() is None
+        cluster.stop_node(2)
+        assert await RedisCheck(client, RedisGate(TIMEOUT)).check() == "unreachable"
+    finally:
+        await close_redis(client)
+        cluster.stop()

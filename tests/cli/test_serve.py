@@ -76,8 +76,8 @@ async def test_serve_dev_honours_host_and_port_and_warns_about_open_access(tmp_p
     )
 
 
-async def test_serve_starts_in_multi_tenant_mode(tmp_path, redis_client, config_api):
-    from tests.conftest import JWT_SECRET, REDIS_TEST_URL
+async def test_serve_starts_in_multi_tenant_mode(tmp_path, redis_target, redis_client, config_api):
+    from tests.conftest import JWT_SECRET
 
     config_api.docs["u1"] = {"default": {"provider": "mock"}}
     port = free_port()
@@ -86,7 +86,7 @@ async def test_serve_starts_in_multi_tenant_mode(tmp_path, redis_client, config_
         "PROXY_HOST": "127.0.0.1",
         "PROXY_PORT": str(port),
         "PROXY_WORKERS": "1",
-        "REDIS_URL": REDIS_TEST_URL,
+        **redis_target.env,
         "CONFIG_API_URL": config_api.url,
         "AUTH_JWT_SECRET": JWT_SECRET,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),

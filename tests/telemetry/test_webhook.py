@@ -209,13 +209,13 @@ async def test_a_4xx_is_final(make_proxy, receiver):
     assert 'outcome="retried"' not in text or 'outcome="retried"} 0.0' in text
 
 
-async def test_overflow_spills_to_redis_and_is_replayed(make_proxy, receiver, redis_client, sink):
-    from tests.conftest import REDIS_TEST_URL
-
+async def test_overflow_spills_to_redis_and_is_replayed(
+    make_proxy, receiver, redis_target, redis_client, sink
+):
     receiver.status = 503
     env = {
         "TELEMETRY_WEBHOOK_URL": receiver.url,
-        "REDIS_URL": REDIS_TEST_URL,
+        **redis_target.env,
         "TELEMETRY_QUEUE_SIZE": "3",
         **FAST,
     }
@@ -238,13 +238,11 @@ async def test_overflow_spills_to_redis_and_is_replayed(make_proxy, receiver, re
 
 
 async def test_shutdown_with_the_receiver_down_spills_and_another_worker_replays(
-    make_proxy, receiver, redis_client, sink
+    make_proxy, receiver, redis_target, redis_client, sink
 ):
-    from tests.conftest import REDIS_TEST_URL
-
     env = {
         "TELEMETRY_WEBHOOK_URL": receiver.url,
-        "REDIS_URL": REDIS_TEST_URL,
+        **redis_target.env,
         **FAST,
         "PROXY_GRACEFUL_TIMEOUT": "1",
     }
@@ -283,15 +281,13 @@ async def test_a_full_queue_without_redis_drops_the_oldest_and_says_so(
 
 
 async def test_the_spill_list_is_bounded_and_the_trimmed_are_counted(
-    make_proxy, receiver, redis_client
+    make_proxy, receiver, redis_target, redis_client
 ):
-    from tests.conftest import REDIS_TEST_URL
-
     receiver.status = 503
     client = await make_proxy(
         {"default": {"provider": "mock"}},
         TELEMETRY_WEBHOOK_URL=receiver.url,
-        REDIS_URL=REDIS_TEST_URL,
+        **redis_target.env,
         TELEMETRY_QUEUE_SIZE="2",
         TELEMETRY_SPILL_MAX="5",
         **FAST,

@@ -390,6 +390,7 @@ async def _chat_load(client, users, seconds: float, concurrency: int = 32) -> Co
     return statuses
 
 
+@pytest.mark.one_redis  # cut through a relay
 async def test_redis_and_the_config_api_down_together_cost_warm_tenants_nothing(
     make_mt_proxy, config_api, redis_relay
 ):
@@ -409,6 +410,7 @@ async def test_redis_and_the_config_api_down_together_cost_warm_tenants_nothing(
     assert refreshes <= len(users) * (seconds / 0.2 + 1)  # retried per CONFIG_DEGRADED_TTL
 
 
+@pytest.mark.one_redis  # cut through a relay
 async def test_a_redis_outage_costs_the_config_api_one_call_per_tenant_per_degraded_ttl(
     make_mt_proxy, config_api, redis_relay
 ):
