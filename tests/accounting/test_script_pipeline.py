@@ -14,8 +14,8 @@ import pytest
 from redis.exceptions import ResponseError
 
 from proxy.accounting.script_pipeline import ScriptPipeline
-from proxy.cache.redis_client import open_redis
-from tests.conftest import REDIS_TEST_URL, _service_missing
+from proxy.cache.redis_client import close_redis, open_redis
+from tests.conftest import _service_missing
 from tests.helpers import OwnRedis
 
 INCRBY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -28,8 +28,10 @@ def fresh_script(body: str = INCRBY) -> tuple[str, str]:
 
 
 @pytest.fixture
-async def pipelines(redis_client) -> AsyncIterator[Callable[[str, str], ScriptPipeline]]:
-    client = open_redis(REDIS_TEST_URL, 2.0)
+async def pipelines(
+    redis_target, redis_client
+) -> AsyncIterator[Callable[[str, str], ScriptPipeline]]:
+    client = open_redis(redis_target.url, 2.0, cluster=redis_target.cluster)
     made: list[ScriptPipeline] = []
 
     def make(script: str, sha: str) -> ScriptPipeline:
@@ -39,7 +41,7 @@ async def pipelines(redis_client) -> AsyncIterator[Callable[[str, str], ScriptPi
     yield make
     for pipeline in made:
         await pipeline.close()
-    await client.aclose(close_connection_pool=True)
+    await close_redis(client)
 
 
 async def test_a_missing_script_is_loaded_and_every_call_answered_in_order(pipelines, redis_client):
@@ -76,5 +78,5 @@ async def test_a_round_trip_cut_off_does_not_leave_its_reply_for_the_next():
         assert await pipeline.send([(0, "next")]) == [b"next"]
     finally:
         await pipeline.close()
-        await client.aclose(close_connection_pool=True)
+        await close_redis(client)
         await redis.stop()
