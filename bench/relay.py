@@ -12,7 +12,7 @@ deterministic, immune to noisy neighbours) and Redis commands per request.
     python -m bench.relay [--duration 10] [--rounds 3] [--concurrency 1,10,50]
                           [--upstream auto|nginx|python] [--instructions]
                           [--instructions-only] [--targets NAMES]
-                          [--baseline DIR] [--store N] [--compare]
+                          [--baseline DIR] [--store N] [--compare [--wall-clock-only]]
 
 `--compare` measures c=1 and c=50 with instructions counted and ends the report with
 one table of issue #18's ratios: static ÷ bare throughput at c=50, the median latency
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> Path:
     out = args.out or RESULTS / ("relay-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     if args.compare:
-        args.concurrency, args.instructions = "1,50", True
+        args.concurrency = "1,50"
+        args.instructions = not args.wall_clock_only
         args.targets = args.targets or ",".join(["gateway-mt"] + ["gateway-base"] * bool(base_env))
     args.only = frozenset(args.targets.split(",")) if args.targets else None
     results: Results = {}
@@ -116,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
         "--compare",
         action="store_true",
         help="c=1 and c=50 with --instructions; ends with one table of the target ratios",
+    )
+    parser.add_argument(
+        "--wall-clock-only", action="store_true", help="with --compare: no callgrind phase"
     )
     return parser
 
