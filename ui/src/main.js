@@ -42,7 +42,7 @@ function route() {
 function show(title, el) {
   document.title = `${title} · tenant-proxy`;
   clear(main, el);
-  main.focus({ preventScroll: true });
+  (main.querySelector("[autofocus]") || main).focus({ preventScroll: true });
 }
 
 export function go(hash) {
