@@ -68,6 +68,8 @@ async def create_app(
         ctxs.append(contexts.multi_tenant_ctx)
     else:
         _static_tenancy(app, settings)
+    if settings.uses_store:
+        ctxs.append(contexts.ledger_ctx)  # left after proxy_ctx and money_ctx: the last records
     app.cleanup_ctx.extend([*ctxs, contexts.money_ctx, contexts.proxy_ctx])
     if settings.auth.admin_key and settings.uses_store:
         # Before /admin/: the dashboard's files need no admin key (the page asks for it).

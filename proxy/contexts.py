@@ -20,6 +20,7 @@ from aiohttp import web
 
 from proxy import keys
 from proxy.accounting.cost import PriceBook
+from proxy.accounting.ledger import SPILL_KEY, UsageLedger
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.quota import QuotaAdmission
 from proxy.accounting.redis_quota import RedisQuota
@@ -36,8 +37,10 @@ from proxy.providers import PROVIDERS
 from proxy.readiness import ReadinessCheck
 from proxy.redaction import display_url
 from proxy.redis_gate import RedisGate
+from proxy.redis_spill import RedisSpill
 from proxy.settings import AuthSettings, Settings, TenancySettings
 from proxy.store.open import open_store
+from proxy.store.usage import UsageTable
 from proxy.telemetry import events
 from proxy.telemetry.logs import RequestLogSink
 from proxy.telemetry.webhook import WebhookSink
@@ -178,8 +181,39 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     url = parse_database_url(s.store.database_url)
     store = await open_store(url, _keyring(s.tenancy), store_timeout=s.store.timeout)
     app[keys.STORE] = store
+    app[keys.USAGE] = UsageTable(store.backend, timeout=s.store.timeout)
     yield
     await store.close()
+
+
+async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Built-in-store mode: the usage ledger joins the usage sinks. Entered after the
+    store and Redis, before money_ctx and proxy_ctx, so at shutdown it writes (or
+    spills) the records of the last requests and settlements while both are open."""
+    s = app[keys.SETTINGS]
+    redis, gate = app.get(keys.REDIS), app.get(keys.REDIS_GATE)
+    spill = RedisSpill(redis, gate, SPILL_KEY) if redis is not None and gate is not None else None
+    ledger = UsageLedger(
+        app[keys.USAGE], buffer_max=s.store.usage_buffer_max, tasks=app[keys.TASKS], spill=spill
+    )
+    app[keys.LEDGER] = ledger
+    app[keys.SINK] = FanOutSink([app[keys.SINK], ledger])
+    metrics = app[keys.METRICS]
+    metrics.watch_counters(
+        "tenant_proxy_usage_records",
+        "Usage ledger records by outcome (produced, written, spilled, replayed, dropped).",
+        "outcome",
+        ledger.counters.as_dict,
+    )
+    metrics.watch_gauge(
+        "tenant_proxy_usage_pending",
+        "Usage records in memory, not yet written to the store.",
+        lambda: ledger.pending,
+    )
+    writer = app[keys.TASKS].spawn(ledger.run(), name="usage-ledger")
+    yield
+    grace = app[keys.LIFECYCLE].remaining(default_s=min(s.server.graceful_timeout, 5.0))
+    await ledger.close(writer, grace)
 
 
 async def multi_tenant_ctx(app: web.Application) -> AsyncIterator[None]:

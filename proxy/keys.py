@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
     from redis.asyncio import Redis
 
+    from proxy.accounting.ledger import UsageLedger
     from proxy.accounting.quota import QuotaBackend
     from proxy.cache.invalidation import InvalidationSubscriber
     from proxy.ids import IdGenerator
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from proxy.redis_gate import RedisGate
     from proxy.settings import Settings
     from proxy.store import TenantStore
+    from proxy.store.usage import UsageTable
     from proxy.tasks import TaskSet
     from proxy.telemetry.metrics import Metrics
     from proxy.telemetry.webhook import WebhookSink
@@ -52,6 +54,8 @@ REDIS_GATE: web.AppKey[RedisGate] = web.AppKey("redis_gate")
 TENANT_RESOLVER: web.AppKey[TenantResolver] = web.AppKey("tenant_resolver")
 INVALIDATION: web.AppKey[InvalidationSubscriber] = web.AppKey("invalidation")
 STORE: web.AppKey[TenantStore] = web.AppKey("store")  # built-in-store mode, one per worker
+USAGE: web.AppKey[UsageTable] = web.AppKey("usage")  # the usage ledger's tables (store mode)
+LEDGER: web.AppKey[UsageLedger] = web.AppKey("ledger")  # the usage ledger's sink (store mode)
 CHANGES: web.AppKey[TenantChanges] = web.AppKey("changes")  # invalidation of a changed tenant
 TELEMETRY: web.AppKey[WebhookSink] = web.AppKey("telemetry")
 SINK: web.AppKey[UsageSink] = web.AppKey("sink")

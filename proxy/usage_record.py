@@ -44,6 +44,7 @@ class UsageRecord:
     attempts: int = 0  # upstream tries, all routes together (SPEC 12)
     route: str | None = None  # the fallback route that answered, when one did
     fallback_from: str | None = None  # the route the client's model chose, when a fallback answered
+    authenticated: bool = False  # the client proved it may act as `tenant` (the ledger's test)
 
 
 class UsageSink(Protocol):

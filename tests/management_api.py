@@ -319,14 +319,15 @@ class StandIn:
         tenant_id = request.match_info["tenant_id"]
         if tenant_id not in self.known:
             raise _not_found(f"Unknown tenant {tenant_id!r}.")
-        try:
-            start = date.fromisoformat(request.query["start"])
-            end = date.fromisoformat(request.query["end"])
-        except (KeyError, ValueError):
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        try:  # without dates: this month's first day to today (enough for a stand-in)
+            start = date.fromisoformat(request.query.get("start", today.replace(day=1).isoformat()))
+            end = date.fromisoformat(request.query.get("end", today.isoformat()))
+        except ValueError:
             raise _bad("start and end are dates YYYY-MM-DD.") from None
         group_by = request.query.get("group_by", "day")
-        if group_by not in ("day", "model") or start > end:
-            raise _bad("group_by is day or model; start is not after end.")
+        if group_by not in ("day", "model", "day,model") or start > end:
+            raise _bad("group_by is day, model or day,model; start is not after end.")
         entries = [
             e
             for e in self.usage
@@ -334,8 +335,9 @@ class StandIn:
         ]
         groups: dict[str, dict[str, Any]] = {}
         for e in entries:
-            key = e.day if group_by == "day" else e.model
-            groups.setdefault(key, {"key": key, **_zero()})
+            parts = {n: getattr(e, n) for n in group_by.split(",")}
+            key = " ".join(parts.values())
+            groups.setdefault(key, {"key": key, **parts, **_zero()})
             _add(groups[key], e)
         total = {**_zero(), "refused": self.refused.get(tenant_id, 0)}
         for e in entries:

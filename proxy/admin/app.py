@@ -2,7 +2,8 @@
 
 Mounted only when PROXY_ADMIN_KEY is set; without it every /admin path is a 404. In
 Config-API mode it holds `DELETE /admin/cache/users/{id}`; in built-in-store mode
-also the tenants (admin.tenants) and their proxy tokens (admin.tokens). Request
+also the tenants (admin.tenants), their proxy tokens (admin.tokens) and their
+usage (admin.usage). Request
 bodies are bounded at 1 MiB (413).
 """
 
@@ -15,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy import keys
-from proxy.admin import tenants, tokens
+from proxy.admin import tenants, tokens, usage
 from proxy.admin.bodies import MAX_BODY_BYTES
 from proxy.admin.errors import admin_error_response
 from proxy.api.connection import expect_continue
@@ -42,6 +43,7 @@ def create_admin_app(admin_key: str, *, store: bool = False) -> web.Application:
     if store:
         tenants.add_routes(app.router)
         tokens.add_routes(app.router)
+        usage.add_routes(app.router)
     return app
 
 

@@ -97,6 +97,7 @@ class ProxyHandler:
             pending = self._auth.authenticate(headers, record.tenant)
             if pending is not None:  # a proxy token not checked lately: one store query
                 await pending
+            record.authenticated = True
             config = self._tenants.cached(record.tenant)
             if config is None:
                 config = await self._tenants.config_for(record.tenant)

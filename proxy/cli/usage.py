@@ -1,5 +1,6 @@
-"""`tenant-proxy usage TENANT_ID --start --end [--group-by day|model]`: SPEC 8.1's usage
-report (`GET /admin/tenants/{id}/usage`), one row per group, the total, the budget."""
+"""`tenant-proxy usage TENANT_ID --start --end [--group-by day|model|day,model]`: SPEC
+8.1's usage report (`GET /admin/tenants/{id}/usage`), one row per group, the total,
+the budget."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from proxy.cli.client import Commands
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+KEY_COLUMNS = {"day": ("DAY",), "model": ("MODEL",), "day,model": ("DAY", "MODEL")}
 COLUMNS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
 
 
@@ -25,7 +27,7 @@ def add_commands(commands: Commands, api_options: argparse.ArgumentParser) -> No
     usage.add_argument("tenant_id", metavar="TENANT_ID")
     usage.add_argument("--start", required=True, type=_date, metavar="YYYY-MM-DD")
     usage.add_argument("--end", required=True, type=_date, metavar="YYYY-MM-DD")
-    usage.add_argument("--group-by", choices=("day", "model"), default="day")
+    usage.add_argument("--group-by", choices=("day", "model", "day,model"), default="day")
     usage.set_defaults(run=_usage, parser=usage)
 
 
@@ -56,20 +58,26 @@ def _usage(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def print_report(report: Mapping[str, Any]) -> None:
-    key = "MODEL" if report.get("group_by") == "model" else "DAY"
-    rows = [_row(g.get("key"), g) for g in report.get("groups") or []]
-    rows.append(_row("total", report["total"]))
-    headers = (key, *(c.upper() for c in COLUMNS), "UNPRICED")
-    print_table(headers, rows, right=range(1, len(headers)))
+    keys = KEY_COLUMNS.get(str(report.get("group_by")), ("DAY",))
+    rows = [_row(_key_cells(g, keys), g) for g in report.get("groups") or []]
+    rows.append(_row(["total", *[""] * (len(keys) - 1)], report["total"]))
+    headers = (*keys, *(c.upper() for c in COLUMNS), "UNPRICED")
+    print_table(headers, rows, right=range(len(keys), len(headers)))
     print(f"refused: {cell(report['total'].get('refused'))}")
     budget = report.get("budget")
     if isinstance(budget, dict):
         print(_budget_line(budget))
 
 
-def _row(key: Any, group: Mapping[str, Any]) -> list[Any]:
+def _key_cells(group: Mapping[str, Any], keys: tuple[str, ...]) -> list[Any]:
+    if len(keys) == 1:
+        return [group.get("key")]
+    return [group.get("day"), NONE if group.get("model") is None else group["model"]]
+
+
+def _row(key: list[Any], group: Mapping[str, Any]) -> list[Any]:
     values = [group.get(c) for c in COLUMNS[:-1]]
-    return [key, *values, usd(group.get("cost_usd")), group.get("unpriced_requests")]
+    return [*key, *values, usd(group.get("cost_usd")), group.get("unpriced_requests")]
 
 
 def _budget_line(budget: Mapping[str, Any]) -> str:

@@ -250,10 +250,15 @@ class StoreSettings:
     # DATABASE_URL, checked by proxy.database_url.parse_database_url (may hold a password)
     database_url: str | None = field(default=None, metadata=_URL)
     timeout: float = 5.0  # STORE_TIMEOUT
+    usage_buffer_max: int = 10_000  # USAGE_BUFFER_MAX: usage records a worker holds in memory
 
     @classmethod
     def read(cls, r: EnvReader) -> StoreSettings:
-        return cls(database_url=_database_url(r), timeout=r.seconds("STORE_TIMEOUT", 5.0))
+        return cls(
+            database_url=_database_url(r),
+            timeout=r.seconds("STORE_TIMEOUT", 5.0),
+            usage_buffer_max=r.integer("USAGE_BUFFER_MAX", 10_000, low=1),
+        )
 
 
 def _database_url(r: EnvReader) -> str | None:

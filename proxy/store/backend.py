@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from proxy.store.usage import UsageBackend
+
 
 @dataclass(frozen=True, slots=True)
 class StoredTenant:
@@ -36,7 +38,7 @@ TENANT_COLUMNS = "tenant_id, document, version, created_at, updated_at"
 TOKEN_COLUMNS = "token_id, tenant_id, name, digest, created_at, expires_at, revoked_at"
 
 
-class Backend(Protocol):
+class Backend(UsageBackend, Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -40,6 +40,51 @@ SQLITE_STEPS: Steps = (
         "CREATE UNIQUE INDEX IF NOT EXISTS tokens_by_digest ON tokens (digest)",
         "CREATE INDEX IF NOT EXISTS tokens_by_tenant ON tokens (tenant_id, token_id)",
     ),
+    (
+        # The usage ledger (proxy.store.usage): one row per finished request, and the
+        # daily rollups the metering API reads.
+        """CREATE TABLE IF NOT EXISTS usage_records (
+            event_id TEXT NOT NULL PRIMARY KEY,
+            batch_id TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            request_id TEXT NOT NULL,
+            model TEXT NOT NULL,
+            upstream_model TEXT,
+            provider TEXT,
+            endpoint TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            error TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cached_tokens INTEGER,
+            cost_micro INTEGER,
+            duration_ms REAL NOT NULL,
+            upstream_ms REAL,
+            stream INTEGER NOT NULL,
+            usage_estimated INTEGER NOT NULL,
+            attempts INTEGER NOT NULL,
+            forwarded INTEGER NOT NULL,
+            refused INTEGER NOT NULL,
+            unpriced INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX IF NOT EXISTS usage_records_by_batch ON usage_records (batch_id)",
+        "CREATE INDEX IF NOT EXISTS usage_records_by_tenant ON usage_records (tenant_id, day)",
+        """CREATE TABLE IF NOT EXISTS usage_daily (
+            tenant_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            model TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cached_tokens INTEGER NOT NULL,
+            cost_micro INTEGER NOT NULL,
+            unpriced_requests INTEGER NOT NULL,
+            refused INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, day, model)
+        ) WITHOUT ROWID""",
+    ),
 )
 
 # ascii_bin: tenant and token ids compare and sort byte by byte, as in SQLite.
@@ -62,6 +107,51 @@ MYSQL_STEPS: Steps = (
             revoked_at BIGINT NULL,
             UNIQUE KEY tokens_by_digest (digest),
             KEY tokens_by_tenant (tenant_id, token_id)
+        ) ENGINE=InnoDB""",
+    ),
+    (
+        # Models are compared byte by byte (utf8mb4_bin), as in SQLite; at most 255
+        # characters (proxy.store.usage cuts longer names).
+        """CREATE TABLE IF NOT EXISTS usage_records (
+            event_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            batch_id CHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            tenant_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            day CHAR(10) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            ts_ms BIGINT NOT NULL,
+            request_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            model VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            upstream_model VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+            provider VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+            endpoint VARCHAR(1024) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            status INT NOT NULL,
+            error VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+            input_tokens BIGINT NULL,
+            output_tokens BIGINT NULL,
+            cached_tokens BIGINT NULL,
+            cost_micro BIGINT NULL,
+            duration_ms DOUBLE NOT NULL,
+            upstream_ms DOUBLE NULL,
+            stream TINYINT NOT NULL,
+            usage_estimated TINYINT NOT NULL,
+            attempts INT NOT NULL,
+            forwarded TINYINT NOT NULL,
+            refused TINYINT NOT NULL,
+            unpriced TINYINT NOT NULL,
+            KEY usage_records_by_batch (batch_id),
+            KEY usage_records_by_tenant (tenant_id, day)
+        ) ENGINE=InnoDB""",
+        """CREATE TABLE IF NOT EXISTS usage_daily (
+            tenant_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            day CHAR(10) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            model VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            requests BIGINT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            cached_tokens BIGINT NOT NULL,
+            cost_micro BIGINT NOT NULL,
+            unpriced_requests BIGINT NOT NULL,
+            refused BIGINT NOT NULL,
+            PRIMARY KEY (tenant_id, day, model)
         ) ENGINE=InnoDB""",
     ),
 )

@@ -9,7 +9,7 @@ changed here: `open` checks it (`tenant-proxy db migrate` changes it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,9 +20,22 @@ from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExists
 from proxy.store import StoreSetupError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import check_mysql
+from proxy.store.usage import (
+    ROLLUP_COLUMNS,
+    SUMS,
+    UsageRow,
+    flatten,
+    insert_sql,
+    rollup_select,
+    sums_sql,
+)
 
 _DUPLICATE_KEY = 1062
 _UNKNOWN_DATABASE = 1049
+_ROLLUP = (
+    f"INSERT INTO usage_daily ({ROLLUP_COLUMNS}) {rollup_select('%s')} "
+    "ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = {c} + VALUES({c})" for c in SUMS)
+)
 
 
 def _unavailable(e: BaseException) -> StoreUnavailableError:
@@ -229,3 +242,20 @@ class MySQLBackend:
                     "UPDATE tokens SET revoked_at = %s WHERE token_id = %s", (now, token_id)
                 )
         return found is not None
+
+    async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+        sql = insert_sql(len(rows), "%s") + " ON DUPLICATE KEY UPDATE event_id = event_id"
+        async with self._transaction() as cur:
+            inserted = int(await cur.execute(sql, flatten(rows, batch_id)))
+            if inserted > 0:
+                await cur.execute(_ROLLUP, (batch_id,))
+        return inserted
+
+    async def usage_sums(
+        self, tenant_id: str, start: str, end: str, by: Sequence[str]
+    ) -> list[tuple[object, ...]]:
+        return await self._fetch(sums_sql(by, "%s"), (tenant_id, start, end))
+
+    async def has_usage(self, tenant_id: str) -> bool:
+        sql = "SELECT 1 FROM usage_daily WHERE tenant_id = %s LIMIT 1"
+        return bool(await self._fetch(sql, (tenant_id,)))

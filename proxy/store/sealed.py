@@ -64,6 +64,11 @@ class SealedStore:
     def sealer(self) -> DocumentSealer:
         return self._sealer
 
+    @property
+    def backend(self) -> Backend:
+        """For the usage ledger's tables (proxy.store.usage), on the same connection(s)."""
+        return self._backend
+
     async def _bounded(self, what: str, call: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self._timeout):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,21 @@ import aiosqlite
 from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import migrate_sqlite
+from proxy.store.usage import (
+    ROLLUP_COLUMNS,
+    SUMS,
+    UsageRow,
+    flatten,
+    insert_sql,
+    rollup_select,
+    sums_sql,
+)
+
+_ROLLUP = (
+    f"INSERT INTO usage_daily ({ROLLUP_COLUMNS}) {rollup_select('?')} "
+    "ON CONFLICT (tenant_id, day, model) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in SUMS)
+)
 
 
 def _unavailable(e: Exception) -> StoreUnavailableError:
@@ -167,6 +182,26 @@ class SQLiteBackend:
                     "UPDATE tokens SET revoked_at = ? WHERE token_id = ?", (now, token_id)
                 )
         return bool(rows)
+
+    async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+        sql = insert_sql(len(rows), "?") + " ON CONFLICT (event_id) DO NOTHING"
+        async with self._serial.transaction() as db:
+            cur = await db.execute(sql, flatten(rows, batch_id))
+            inserted = cur.rowcount
+            if inserted > 0:
+                await db.execute(_ROLLUP, (batch_id,))
+        return inserted
+
+    async def usage_sums(
+        self, tenant_id: str, start: str, end: str, by: Sequence[str]
+    ) -> list[tuple[object, ...]]:
+        async with self._serial.use() as db:
+            return await _fetch(db, sums_sql(by, "?"), (tenant_id, start, end))
+
+    async def has_usage(self, tenant_id: str) -> bool:
+        async with self._serial.use() as db:
+            sql = "SELECT 1 FROM usage_daily WHERE tenant_id = ? LIMIT 1"
+            return bool(await _fetch(db, sql, (tenant_id,)))
 
 
 async def _fetch(db: aiosqlite.Connection, sql: str, args: Iterable[Any]) -> list[Any]:

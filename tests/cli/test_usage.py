@@ -1,4 +1,6 @@
-"""`tenant-proxy usage TENANT_ID --start --end [--group-by day|model]`."""
+"""`tenant-proxy usage TENANT_ID --start --end [--group-by day|model|day,model]`, against
+the real gateway in built-in-store mode: the usage is real requests through the proxy,
+read back from the ledger."""
 
 from __future__ import annotations
 
@@ -13,12 +15,6 @@ TODAY = datetime.now(UTC).date().isoformat()
 HEADERS = [
     "REQUESTS", "INPUT_TOKENS", "OUTPUT_TOKENS", "CACHED_TOKENS", "COST_USD", "UNPRICED"
 ]  # fmt: skip
-
-
-@pytest.fixture
-def api(standin_api):
-    """The stand-in: the gateway has no usage endpoint yet (the metering API is not built)."""
-    return standin_api
 
 
 @pytest.fixture
@@ -71,3 +67,16 @@ def test_usage_errors(cli, tenant):
     )
     never = failed(cli("usage", "nobody", "--start", TODAY, "--end", TODAY))
     assert never.endswith("(HTTP 404, not_found)")
+
+
+def test_by_day_and_model_two_key_columns(cli, tenant):
+    args = ("usage", tenant, "--start", TODAY, "--end", TODAY, "--group-by", "day,model")
+    table = columns("\n".join(ok(cli(*args)).splitlines()[:-2]))
+    assert table[0] == ["DAY", "MODEL", *HEADERS]
+    assert [row[:3] for row in table[1:]] == [
+        [TODAY, "mock-a", "3"],
+        [TODAY, "mock-b", "2"],
+        ["total", "-", "5"],
+    ]
+    report = json.loads(ok(cli(*args, "--json")))
+    assert [g["key"] for g in report["groups"]] == [f"{TODAY} mock-a", f"{TODAY} mock-b"]

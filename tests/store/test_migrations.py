@@ -7,6 +7,7 @@ import sqlite3
 import aiosqlite
 import pytest
 
+from proxy.database_url import SQLiteURL
 from proxy.store import StoreSetupError
 from proxy.store.migrations import SCHEMA_VERSION, SQLITE_STEPS, migrate_sqlite
 from proxy.store.open import migrate_database, open_store
@@ -18,15 +19,16 @@ def _sqlite_version(path: str) -> list[tuple[int]]:
         return conn.execute("SELECT version FROM schema_version").fetchall()
 
 
-async def test_an_older_sqlite_file_is_migrated_at_open(sqlite_url):
-    for applied in range(SCHEMA_VERSION):  # every older version this build knows
-        async with aiosqlite.connect(sqlite_url.path, isolation_level=None) as db:
+async def test_an_older_sqlite_file_is_migrated_at_open(tmp_path):
+    for applied in range(SCHEMA_VERSION):  # every older version this build knows, a file each
+        url = SQLiteURL(str(tmp_path / f"v{applied}.db"))
+        async with aiosqlite.connect(url.path, isolation_level=None) as db:
             await migrate_sqlite(db, SQLITE_STEPS[:applied])
-        assert _sqlite_version(sqlite_url.path) == [(applied,)]
-        store = await open_store(sqlite_url, ring("new"), store_timeout=5)
+        assert _sqlite_version(url.path) == [(applied,)]
+        store = await open_store(url, ring("new"), store_timeout=5)
         await store.create_tenant(f"t{applied}", {})
         await store.close()
-        assert _sqlite_version(sqlite_url.path) == [(SCHEMA_VERSION,)]
+        assert _sqlite_version(url.path) == [(SCHEMA_VERSION,)]
 
 
 async def test_a_later_sqlite_step_runs_once_on_a_file_with_data(sqlite_url):
@@ -48,7 +50,7 @@ async def test_mysql_migrate_is_fresh_then_idempotent(mysql_url):
     db = mysql_url.database
     assert mysql_admin("SELECT version FROM schema_version", db) == [(SCHEMA_VERSION,)]
     tables = {t for (t,) in mysql_admin("SHOW TABLES", db)}
-    assert tables == {"schema_version", "tenants", "tokens"}
+    assert tables == {"schema_version", "tenants", "tokens", "usage_records", "usage_daily"}
 
 
 async def test_migrate_does_not_create_a_missing_mysql_database(mysql_url):

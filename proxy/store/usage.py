@@ -1,0 +1,190 @@
+"""The usage ledger's tables (SPEC 7.1, 8, 8.1): one row per finished request, keyed by
+its server `event_id`, and daily rollups per (tenant, UTC day, model as the client
+named it) that the metering API reads.
+
+`UsageTable.write(rows)` is one transaction: a multi-row insert that skips event ids
+already stored, then the rollups of exactly the rows that insert added (found by the
+batch id they carry), so a batch written twice (a retry after a timeout that had in
+fact committed, a spilled batch replayed) never counts twice. Every call is bounded by
+the store timeout (`StoreUnavailableError`). Amounts are integer micro-USD.
+
+Rows store the model as '' when the request named none; a report shows it as
+`NO_MODEL`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, TypeVar
+
+from proxy.errors import StoreUnavailableError
+
+T = TypeVar("T")
+MAX_MODEL = 255  # characters kept of a model name
+NO_MODEL = "(none)"
+GROUPINGS = {"day": ("day",), "model": ("model",), "day,model": ("day", "model")}
+
+
+class UsageRow(NamedTuple):
+    """A usage record as stored (`usage_records`, without its batch id)."""
+
+    event_id: str
+    tenant_id: str
+    day: str  # YYYY-MM-DD, UTC, of the request's arrival
+    ts_ms: int
+    request_id: str
+    model: str  # as the client named it, '' for none
+    upstream_model: str | None
+    provider: str | None
+    endpoint: str
+    status: int
+    error: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_tokens: int | None
+    cost_micro: int | None  # None: unpriced (or no tokens)
+    duration_ms: float
+    upstream_ms: float | None
+    stream: bool
+    usage_estimated: bool
+    attempts: int
+    forwarded: bool  # at least one upstream try
+    refused: bool  # answered by the proxy itself with an error, never forwarded
+    unpriced: bool  # forwarded, tokens known, no price
+
+
+COLUMNS = ("batch_id", *UsageRow._fields)
+SUMS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_micro",
+    "unpriced_requests",
+    "refused",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSums:
+    requests: int = 0  # forwarded
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_micro: int = 0
+    unpriced_requests: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageGroup:
+    day: str | None  # when grouped by day
+    model: str | None  # when grouped by model ('' for none)
+    sums: UsageSums
+
+
+class UsageBackend(Protocol):
+    async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+        """Insert the rows not stored yet and add exactly those to the rollups, in one
+        transaction; the number inserted."""
+
+    async def usage_sums(
+        self, tenant_id: str, start: str, end: str, by: Sequence[str]
+    ) -> list[tuple[object, ...]]:
+        """Rollup sums over [start, end] grouped by `by` (columns first, then SUMS)."""
+
+    async def has_usage(self, tenant_id: str) -> bool: ...
+
+
+class UsageStore(Protocol):
+    """What the ledger writes through (proxy.accounting.ledger)."""
+
+    async def write(self, rows: Sequence[UsageRow]) -> int: ...
+
+
+def insert_sql(count: int, placeholder: str) -> str:
+    """The multi-row insert of `count` rows; the caller adds the dialect's 'skip a
+    duplicate event_id' clause."""
+    one = "(" + ", ".join([placeholder] * len(COLUMNS)) + ")"
+    return f"INSERT INTO usage_records ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * count)
+
+
+def rollup_select(placeholder: str) -> str:
+    """The rollup deltas of one batch's newly inserted rows."""
+    return (
+        "SELECT tenant_id, day, model, SUM(forwarded), COALESCE(SUM(input_tokens), 0), "
+        "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
+        "COALESCE(SUM(cost_micro), 0), SUM(unpriced), SUM(refused) "
+        f"FROM usage_records WHERE batch_id = {placeholder} GROUP BY tenant_id, day, model"
+    )
+
+
+ROLLUP_COLUMNS = "tenant_id, day, model, " + ", ".join(SUMS)
+
+
+def sums_sql(by: Sequence[str], placeholder: str) -> str:
+    columns = "".join(f"{c}, " for c in by)
+    group = f" GROUP BY {', '.join(by)}" if by else ""
+    sums = ", ".join(f"COALESCE(SUM({c}), 0)" for c in SUMS)
+    p = placeholder
+    return (
+        f"SELECT {columns}{sums} FROM usage_daily "
+        f"WHERE tenant_id = {p} AND day >= {p} AND day <= {p}{group}"
+    )
+
+
+def flatten(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
+    args: list[object] = []
+    for row in rows:
+        args.append(batch_id)
+        args.extend(row)
+    return args
+
+
+class UsageTable:
+    """The ledger's tables on the worker's store backend, every call bounded."""
+
+    def __init__(self, backend: UsageBackend, *, timeout: float) -> None:
+        self._backend = backend
+        self._timeout = timeout
+
+    async def _bounded(self, what: str, call: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await call
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"the usage ledger did not answer within {self._timeout:g} s ({what})"
+            ) from None
+
+    async def write(self, rows: Sequence[UsageRow]) -> int:
+        """Store the rows (idempotent on event_id); how many were new."""
+        if not rows:
+            return 0
+        batch_id = secrets.token_hex(8)
+        return await self._bounded("write usage", self._backend.insert_usage(rows, batch_id))
+
+    async def groups(
+        self, tenant_id: str, start: str, end: str, by: Sequence[str]
+    ) -> list[UsageGroup]:
+        """Sums over the UTC days [start, end], grouped by `by` (() for the total)."""
+        found = await self._bounded(
+            "read usage", self._backend.usage_sums(tenant_id, start, end, by)
+        )
+        groups = []
+        for values in found:
+            named = dict(zip(by, values, strict=False))
+            sums = UsageSums(*(int(v or 0) for v in values[len(by) :]))  # type: ignore[call-overload]
+            day, model = named.get("day"), named.get("model")
+            groups.append(UsageGroup(_text(day), _text(model), sums))
+        return groups
+
+    async def has_usage(self, tenant_id: str) -> bool:
+        return await self._bounded("read usage", self._backend.has_usage(tenant_id))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,180 @@
+"""The usage ledger's sink: batches, a store outage ridden out in memory and in Redis,
+nothing lost and nothing counted twice; the counters' invariant holds throughout."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from proxy.accounting.ledger import SPILL_KEY, UsageLedger, usage_row
+from proxy.errors import StoreUnavailableError
+from proxy.redis_gate import RedisGate
+from proxy.redis_spill import RedisSpill
+from proxy.store.usage import UsageRow
+from proxy.tasks import TaskSet
+from proxy.usage_record import UsageRecord
+
+
+class FakeTable:
+    """The usage table's contract in memory: idempotent on event_id; `down` refuses."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, UsageRow] = {}
+        self.down = False
+        self.writes = 0
+        self.changed = asyncio.Event()
+
+    async def write(self, rows: Sequence[UsageRow]) -> int:
+        self.writes += 1
+        self.changed.set()
+        if self.down:
+            raise StoreUnavailableError("the store is down")
+        before = len(self.rows)
+        for row in rows:
+            self.rows.setdefault(row.event_id, row)
+        return len(self.rows) - before
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(10):
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def record(n: int, **fields) -> UsageRecord:
+    values = {"tenant": "acme", "authenticated": True, "status": 200, "attempts": 1}
+    return UsageRecord(f"evt_{n}", f"req_{n}", 1_796_000_000.0, "POST", "/v1/x", **{
+        **values, **fields})  # fmt: skip
+
+
+def invariant(ledgers: Sequence[UsageLedger], spilled_now: int) -> bool:
+    c = [ledger.counters for ledger in ledgers]
+    produced = sum(x.produced for x in c)
+    accounted = sum(x.written + x.dropped for x in c) + sum(x.pending for x in ledgers)
+    return produced == accounted + spilled_now
+
+
+async def start(ledger: UsageLedger, tasks: TaskSet) -> asyncio.Task:
+    return tasks.spawn(ledger.run(), name="ledger")
+
+
+def test_the_stored_row_of_a_record():
+    priced = usage_row(record(1, model="m", input_tokens=10, output_tokens=2, cost_usd=0.000123))
+    assert (priced.day, priced.model, priced.cost_micro) == ("2026-11-30", "m", 123)
+    assert (priced.forwarded, priced.refused, priced.unpriced) == (True, False, False)
+    unpriced = usage_row(record(2, input_tokens=10, output_tokens=2))
+    assert (unpriced.model, unpriced.cost_micro, unpriced.unpriced) == ("", None, True)
+    refused = usage_row(record(3, status=429, attempts=0, model="x" * 300))
+    assert (refused.forwarded, refused.refused, len(refused.model)) == (False, True, 255)
+    listed = usage_row(record(4, status=200, attempts=0))  # GET /v1/models: neither
+    assert not (listed.forwarded or listed.refused)
+
+
+async def test_only_authenticated_tenants_records_are_taken():
+    tasks, table = TaskSet(), FakeTable()
+    ledger = UsageLedger(table, buffer_max=10, tasks=tasks)
+    ledger.emit(record(1, authenticated=False, status=401))
+    ledger.emit(record(2, tenant=None))
+    ledger.emit(record(3))
+    assert ledger.counters.produced == 1
+    writer = await start(ledger, tasks)
+    await table.until(lambda: "evt_3" in table.rows)
+    await ledger.close(writer, 1.0)
+    assert list(table.rows) == ["evt_3"] and ledger.counters.written == 1
+
+
+async def test_records_are_written_in_batches():
+    tasks, table = TaskSet(), FakeTable()
+    ledger = UsageLedger(table, buffer_max=1000, tasks=tasks, batch_max=100)
+    for n in range(250):
+        ledger.emit(record(n))
+    writer = await start(ledger, tasks)
+    await table.until(lambda: len(table.rows) == 250)
+    assert table.writes == 3
+    await ledger.close(writer, 1.0)
+    assert ledger.counters.as_dict() == {
+        "produced": 250, "written": 250, "spilled": 0, "replayed": 0, "dropped": 0
+    }  # fmt: skip
+
+
+async def test_an_outage_spills_to_redis_and_every_row_arrives_once(redis_client):
+    gate = RedisGate(1.0)
+    spill = RedisSpill(redis_client, gate, SPILL_KEY)
+    tasks, table = TaskSet(), FakeTable()
+    table.down = True
+    first = UsageLedger(table, buffer_max=20, tasks=tasks, spill=spill, batch_max=10)
+    second = UsageLedger(table, buffer_max=20, tasks=tasks, spill=spill, batch_max=10)
+    writers = [await start(first, tasks), await start(second, tasks)]
+    for n in range(100):  # the first worker's traffic while the store is down
+        first.emit(record(n))
+    await table.until(lambda: table.writes >= 3)  # retried, not given up
+    async with asyncio.timeout(5):  # once the spiller's push is done
+        while not invariant([first, second], await redis_client.llen(SPILL_KEY)):
+            await asyncio.sleep(0.01)
+    assert first.counters.dropped == 0 and await redis_client.llen(SPILL_KEY) == 80
+    for n in range(100, 110):
+        second.emit(record(n))
+    table.down = False
+    await table.until(lambda: len(table.rows) == 110)
+    await first.close(writers[0], 1.0)
+    await second.close(writers[1], 1.0)
+    assert await redis_client.llen(SPILL_KEY) == 0
+    c1, c2 = first.counters, second.counters
+    assert c1.spilled > 0 and c1.spilled == c1.replayed + c2.replayed
+    assert c1.written + c2.written == 110 and c1.dropped + c2.dropped == 0
+    assert invariant([first, second], 0)
+
+
+async def test_without_redis_a_full_buffer_drops_the_oldest_and_counts_them():
+    tasks, table = TaskSet(), FakeTable()
+    table.down = True
+    ledger = UsageLedger(table, buffer_max=5, tasks=tasks)
+    for n in range(12):
+        ledger.emit(record(n))
+    assert ledger.counters.dropped == 7 and invariant([ledger], 0)
+    writer = await start(ledger, tasks)
+    table.down = False
+    await table.until(lambda: len(table.rows) == 5)
+    await ledger.close(writer, 1.0)
+    assert sorted(table.rows) == sorted(f"evt_{n}" for n in range(7, 12))
+
+
+async def test_shutdown_writes_what_is_queued_and_spills_what_it_cannot(redis_client):
+    spill = RedisSpill(redis_client, RedisGate(1.0), SPILL_KEY)
+    tasks, table = TaskSet(), FakeTable()
+    ledger = UsageLedger(table, buffer_max=100, tasks=tasks, spill=spill)
+    writer = await start(ledger, tasks)
+    for n in range(30):
+        ledger.emit(record(n))
+    await ledger.close(writer, 2.0)  # the store answers: all written before the exit
+    assert len(table.rows) == 30 and ledger.counters.written == 30
+
+    down = FakeTable()
+    down.down = True
+    stopping = UsageLedger(down, buffer_max=100, tasks=tasks, spill=spill)
+    writer = await start(stopping, tasks)
+    for n in range(30, 40):
+        stopping.emit(record(n))
+    await stopping.close(writer, 0.3)
+    assert stopping.counters.spilled == 10 and await redis_client.llen(SPILL_KEY) == 10
+    # Any worker takes them back.
+    later = UsageLedger(table, buffer_max=100, tasks=tasks, spill=spill)
+    writer = await start(later, tasks)
+    await table.until(lambda: len(table.rows) == 40)
+    await later.close(writer, 1.0)
+    assert later.counters.replayed == 10
+
+
+@pytest.mark.parametrize("garbage", [b"not json", b'{"event_id": "x"}'])
+async def test_an_unreadable_spilled_row_is_dropped_and_counted(redis_client, garbage):
+    spill = RedisSpill(redis_client, RedisGate(1.0), SPILL_KEY)
+    await redis_client.rpush(SPILL_KEY, garbage)
+    tasks, table = TaskSet(), FakeTable()
+    ledger = UsageLedger(table, buffer_max=10, tasks=tasks, spill=spill)
+    ledger.emit(record(1))
+    writer = await start(ledger, tasks)
+    await table.until(lambda: ledger.counters.replayed == 1 and len(table.rows) == 1)
+    await ledger.close(writer, 1.0)
+    assert ledger.counters.dropped == 1
