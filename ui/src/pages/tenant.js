@@ -8,6 +8,7 @@ import { spendBar } from "../spend.js";
 import { tokensSection } from "./tokens.js";
 
 const DEFAULT_DAYS = 14;
+const NO_MODEL = "(none)"; // requests that named no model (the API's key for them)
 
 export function tenantPage(id, params) {
   const end = params.get("end") || todayUTC();
@@ -73,7 +74,7 @@ function usageSection(id, start, end, loaded) {
 // One dataset per model, one bar per day: each value is the API's group for that
 // (day, model), or a gap where it has none.
 function drawDaily(canvas, name, days, report, field) {
-  const groups = report?.groups || [];
+  const groups = (report?.groups || []).map((g) => ({ ...g, model: g.model ?? NO_MODEL }));
   const models = [...new Set(groups.map((g) => g.model))].sort();
   const datasets = models.map((model, i) => {
     const byDay = new Map(groups.filter((g) => g.model === model).map((g) => [g.day, g[field]]));
