@@ -19,9 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -41,12 +38,10 @@ from proxy.database_url import parse_database_url
 from proxy.store.open import migrate_database, open_store
 from proxy.store.usage import UsageRow, UsageTable
 from tests.conftest import MYSQL_HOST, MYSQL_PORT, REDIS_TEST_URL, REQUIRE_SERVICES, mysql_admin
-from tests.helpers import free_port
+from tests.management_api import ADMIN_KEY, live_gateway
 
 ROOT = Path(__file__).parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-ADMIN_KEY = "admin-key-for-dashboard-tests"
-ENCRYPTION_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # base64 of 32 test bytes
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TENANTS = 250
 FOCUS = "zebra-finance"  # the one tenant of 250 the tests look for (sorted last)
@@ -141,42 +136,13 @@ def mariadb_database() -> Iterator[str]:
 
 
 def _serving(directory: Path, database_url: str) -> Iterator[Gateway]:
-    port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_URL", "PROXY_", "REDIS_", "CONFIG_API", "AUTH_"))
-    }
-    env |= {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_TEST_URL,
-        "PROXY_ADMIN_KEY": ADMIN_KEY,
-        "PROXY_ENCRYPTION_KEY": ENCRYPTION_KEY,
-        "PROXY_HOST": "127.0.0.1",
-        "PROXY_PORT": str(port),
-        "PROXY_WORKERS": "2",
-        "PROXY_REQUEST_LOG": "0",
-        "PROXY_GRACEFUL_TIMEOUT": "3",
-        "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics"),
-    }
-    binary = str(Path(sys.executable).with_name("tenant-proxy"))
-    err = directory / "err.log"
-    with open(err, "wb") as errf:
-        proc = subprocess.Popen([binary, "serve"], env=env, stdout=errf, stderr=errf)
-    running = Gateway(f"http://127.0.0.1:{port}")
-    try:
-        _wait_until_answering(running.url, proc, err)
+    env = {"REDIS_URL": REDIS_TEST_URL, "PROXY_GRACEFUL_TIMEOUT": "3"}
+    with live_gateway(directory, database_url=database_url, workers=2, **env) as running:
+        gateway = Gateway(running.url)
         names = [f"tenant-{i:03d}" for i in range(TENANTS - 1)] + [FOCUS]
         for i, name in enumerate(names):
-            running.admin("POST", "tenants", {"tenant_id": name, **tenant_document(i)})
-        yield running
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            gateway.admin("POST", "tenants", {"tenant_id": name, **tenant_document(i)})
+        yield gateway
 
 
 # FOCUS's past days (with gaps), as the ledger stores them: (days ago, model, requests).
@@ -215,19 +181,6 @@ def history_row(name: str, when: datetime, model: str, tokens_in: int, tokens_ou
         cost_micro=cost, duration_ms=5.0, upstream_ms=1.0, stream=False,
         usage_estimated=False, attempts=1, forwarded=True, refused=False, unpriced=False,
     )  # fmt: skip
-
-
-def _wait_until_answering(url: str, proc: subprocess.Popen[bytes], err: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the gateway exited early: {err.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.05)
-    raise AssertionError("the gateway did not answer /readyz within 30 s")
 
 
 @pytest.fixture(scope="module")
