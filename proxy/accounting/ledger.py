@@ -3,15 +3,16 @@ to the store in batches, off the request path, and not lost (SPEC 8, 8.1).
 
 `emit` (the `UsageSink` interface) only appends the record to a bounded in-memory
 queue (USAGE_BUFFER_MAX; what a full queue pushes out waits for the spiller in a
-second list of the same size, at least MIN_OVERFLOW). One writer task per worker takes up to BATCH_MAX records
-(a part-filled batch waits LINGER_S for more), turns them into rows and writes them in
-one transaction (`proxy.store.usage.UsageTable.write`: idempotent on `event_id`, the
-daily rollups updated for the new rows only). A failing store (an outage, a call past
-STORE_TIMEOUT) is retried with full-jitter backoff while the queue rides it out; when
-the queue is full its oldest records spill to the Redis list `usage:spill` (when
-REDIS_URL is set) or are dropped and counted. Once its writes succeed, any worker
-takes spilled rows back into its batches. At shutdown the queue is written until the
-grace deadline; what is left spills (or is dropped and counted).
+second list of the same size, at least MIN_OVERFLOW). One writer task per worker
+takes up to BATCH_MAX records (a part-filled batch waits LINGER_S for more), turns
+them into rows and writes them in one transaction (`proxy.store.usage.UsageTable`:
+idempotent on `event_id`, the daily rollups updated for the new rows only). A
+failing store (an outage, a call past STORE_TIMEOUT) is retried with full-jitter
+backoff while the queue rides it out; when the queue is full its oldest records
+spill to the Redis list `usage:spill` (when REDIS_URL is set) or are dropped and
+counted. Once its writes succeed, any worker takes spilled rows back into its
+batches. At shutdown the queue is written until the grace deadline; what is left
+spills (or is dropped and counted).
 
 Not recorded: requests that never authenticated (401s, another tenant's token: they
 belong to no tenant and are counted in /metrics only) and static mode's.

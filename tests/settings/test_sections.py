@@ -107,3 +107,12 @@ def test_the_money_section_reads_the_budget_variables_and_refuses_an_unknown_fai
     assert Settings.from_env({}).money.fails_open  # open by default
     with pytest.raises(SettingsError, match="BUDGET_FAIL_MODE"):
         MoneySettings.read(EnvReader({"BUDGET_FAIL_MODE": "sometimes"}))
+
+
+def test_the_store_section_reads_the_usage_buffer_and_refuses_zero():
+    from proxy.settings import StoreSettings
+
+    assert StoreSettings.read(EnvReader({"USAGE_BUFFER_MAX": "50"})).usage_buffer_max == 50
+    assert Settings.from_env({}).store.usage_buffer_max == 10_000
+    with pytest.raises(SettingsError, match="USAGE_BUFFER_MAX"):
+        StoreSettings.read(EnvReader({"USAGE_BUFFER_MAX": "0"}))
