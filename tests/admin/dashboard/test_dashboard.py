@@ -223,6 +223,7 @@ def test_the_pages_fit_a_phone(dashboard):
     page.set_viewport_size({"width": 390, "height": 844})
     dashboard.sign_in()
     expect(page.locator("#tenants-table")).to_be_visible()
+    assert page.evaluate("document.querySelector('#tenants-table').scrollWidth") <= 390
     dashboard.screenshot("tenants-phone")
     dashboard.open("#/tenants/tenant-003")
     expect(page.locator("#document-form")).to_be_visible()

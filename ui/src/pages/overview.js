@@ -51,7 +51,6 @@ export function overviewPage() {
       ["Proxy overhead, mean", fixed(r.overheadMeanMs, 2, " ms")],
       ["Proxy overhead, p95 ≤", fixed(r.overheadP95Ms, 2, " ms")],
       ["In flight", String(r.inFlight)],
-      ["Requests since start", String(now.requests)],
     ];
     clear(figures, items.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))));
     labels.push(new Date(now.at).toISOString().slice(11, 19));

@@ -146,11 +146,12 @@ export function tenantsPage(params) {
       "tr",
       { "data-tenant": id },
       h("th", { scope: "row" }, h("a", { href: `#/tenants/${encodeURIComponent(id)}` }, id)),
-      h("td", { class: "spend" }, u ? spendBar(u.budget) : "—"),
-      h("td", { class: "num" }, formatCount(u?.total?.requests)),
-      h("td", { class: "num" }, formatCount(u?.total?.input_tokens)),
-      h("td", { class: "num" }, formatCount(u?.total?.output_tokens)),
-      h("td", {}, formatTime(tenant.created_at)),
+      // data-label: the column's name beside each value where rows stack (phone width)
+      h("td", { class: "spend", "data-label": COLUMNS[1].label }, u ? spendBar(u.budget) : "—"),
+      h("td", { class: "num", "data-label": COLUMNS[2].label }, formatCount(u?.total?.requests)),
+      h("td", { class: "num", "data-label": COLUMNS[3].label }, formatCount(u?.total?.input_tokens)),
+      h("td", { class: "num", "data-label": COLUMNS[4].label }, formatCount(u?.total?.output_tokens)),
+      h("td", { "data-label": COLUMNS[5].label }, formatTime(tenant.created_at)),
     );
   }
 
