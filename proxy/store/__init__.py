@@ -42,11 +42,14 @@ Starting the app: `StoreSetupError` (a missing MySQL database or schema, one lin
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
+
+from proxy.errors import StoreUnavailableError
 
 TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_PAGE = 1000
@@ -125,3 +128,14 @@ class TenantStore(Protocol):
 def iso8601(ts: float) -> str:
     """`2026-11-30T15:04:05Z` (SPEC 7.1)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+async def bounded(call: Awaitable[T], limit_s: float, what: str) -> T:
+    """`call`, or StoreUnavailableError once `limit_s` seconds have passed."""
+    try:
+        async with asyncio.timeout(limit_s):
+            return await call
+    except TimeoutError:
+        raise StoreUnavailableError(
+            f"the tenant store did not answer within {limit_s:g} s ({what})"
+        ) from None

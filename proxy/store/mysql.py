@@ -20,22 +20,10 @@ from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExists
 from proxy.store import StoreSetupError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import check_mysql
-from proxy.store.usage import (
-    ROLLUP_COLUMNS,
-    SUMS,
-    UsageRow,
-    flatten,
-    insert_sql,
-    rollup_select,
-    sums_sql,
-)
+from proxy.store.usage import MYSQL, UsageRow, flatten
 
 _DUPLICATE_KEY = 1062
 _UNKNOWN_DATABASE = 1049
-_ROLLUP = (
-    f"INSERT INTO usage_daily ({ROLLUP_COLUMNS}) {rollup_select('%s')} "
-    "ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = {c} + VALUES({c})" for c in SUMS)
-)
 
 
 def _unavailable(e: BaseException) -> StoreUnavailableError:
@@ -244,18 +232,18 @@ class MySQLBackend:
         return found is not None
 
     async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
-        sql = insert_sql(len(rows), "%s") + " ON DUPLICATE KEY UPDATE event_id = event_id"
+        sql = MYSQL.insert(len(rows))
         async with self._transaction() as cur:
             inserted = int(await cur.execute(sql, flatten(rows, batch_id)))
             if inserted > 0:
-                await cur.execute(_ROLLUP, (batch_id,))
+                await cur.execute(MYSQL.rollup(), (batch_id,))
         return inserted
 
     async def usage_sums(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]
     ) -> list[tuple[object, ...]]:
-        return await self._fetch(sums_sql(by, "%s"), (tenant_id, start, end))
+        return await self._fetch(MYSQL.sums(by), (tenant_id, start, end))
 
     async def has_usage(self, tenant_id: str) -> bool:
-        sql = "SELECT 1 FROM usage_daily WHERE tenant_id = %s LIMIT 1"
+        sql = MYSQL.has_usage()
         return bool(await self._fetch(sql, (tenant_id,)))

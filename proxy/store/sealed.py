@@ -8,7 +8,6 @@ most `timeout` seconds, never later.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 import time
@@ -21,7 +20,6 @@ from proxy.errors import (
     InvalidRequestError,
     InvalidUserIdError,
     RequestTooLargeError,
-    StoreUnavailableError,
     TenantChangedError,
 )
 from proxy.store import (
@@ -31,6 +29,7 @@ from proxy.store import (
     Page,
     TenantRow,
     TokenRow,
+    bounded,
 )
 from proxy.store.backend import Backend, StoredTenant, StoredToken
 from proxy.store.cursors import decode_cursor, encode_cursor
@@ -70,13 +69,7 @@ class SealedStore:
         return self._backend
 
     async def _bounded(self, what: str, call: Awaitable[T]) -> T:
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await call
-        except TimeoutError:
-            raise StoreUnavailableError(
-                f"the tenant store did not answer within {self._timeout:g} s ({what})"
-            ) from None
+        return await bounded(call, self._timeout, what)
 
     async def ping(self) -> None:
         await self._bounded("ping", self._backend.ping())

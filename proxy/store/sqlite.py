@@ -21,21 +21,7 @@ import aiosqlite
 from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import migrate_sqlite
-from proxy.store.usage import (
-    ROLLUP_COLUMNS,
-    SUMS,
-    UsageRow,
-    flatten,
-    insert_sql,
-    rollup_select,
-    sums_sql,
-)
-
-_ROLLUP = (
-    f"INSERT INTO usage_daily ({ROLLUP_COLUMNS}) {rollup_select('?')} "
-    "ON CONFLICT (tenant_id, day, model) DO UPDATE SET "
-    + ", ".join(f"{c} = {c} + excluded.{c}" for c in SUMS)
-)
+from proxy.store.usage import SQLITE, UsageRow, flatten
 
 
 def _unavailable(e: Exception) -> StoreUnavailableError:
@@ -184,23 +170,23 @@ class SQLiteBackend:
         return bool(rows)
 
     async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
-        sql = insert_sql(len(rows), "?") + " ON CONFLICT (event_id) DO NOTHING"
+        sql = SQLITE.insert(len(rows))
         async with self._serial.transaction() as db:
             cur = await db.execute(sql, flatten(rows, batch_id))
             inserted = cur.rowcount
             if inserted > 0:
-                await db.execute(_ROLLUP, (batch_id,))
+                await db.execute(SQLITE.rollup(), (batch_id,))
         return inserted
 
     async def usage_sums(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]
     ) -> list[tuple[object, ...]]:
         async with self._serial.use() as db:
-            return await _fetch(db, sums_sql(by, "?"), (tenant_id, start, end))
+            return await _fetch(db, SQLITE.sums(by), (tenant_id, start, end))
 
     async def has_usage(self, tenant_id: str) -> bool:
         async with self._serial.use() as db:
-            sql = "SELECT 1 FROM usage_daily WHERE tenant_id = ? LIMIT 1"
+            sql = SQLITE.has_usage()
             return bool(await _fetch(db, sql, (tenant_id,)))
 
 

@@ -14,13 +14,12 @@ Rows store the model as '' when the request named none; a report shows it as
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
-from proxy.errors import StoreUnavailableError
+from proxy.store import bounded
 
 T = TypeVar("T")
 MAX_MODEL = 255  # characters kept of a model name
@@ -105,35 +104,60 @@ class UsageStore(Protocol):
     async def write(self, rows: Sequence[UsageRow]) -> int: ...
 
 
-def insert_sql(count: int, placeholder: str) -> str:
-    """The multi-row insert of `count` rows; the caller adds the dialect's 'skip a
-    duplicate event_id' clause."""
-    one = "(" + ", ".join([placeholder] * len(COLUMNS)) + ")"
-    return f"INSERT INTO usage_records ({', '.join(COLUMNS)}) VALUES " + ", ".join([one] * count)
+@dataclass(frozen=True, slots=True)
+class UsageSQL:
+    """The ledger's statements in one SQL dialect."""
+
+    placeholder: str  # "?" or "%s"
+    skip_duplicate: str  # appended to the multi-row insert: a known event_id is skipped
+    on_conflict: str  # the rollup upsert's clause, before the columns' updates
+    add: str  # one column's update on a conflict, `{c}` the column
+
+    def insert(self, count: int) -> str:
+        one = "(" + ", ".join([self.placeholder] * len(COLUMNS)) + ")"
+        values = ", ".join([one] * count)
+        columns = ", ".join(COLUMNS)
+        return f"INSERT INTO usage_records ({columns}) VALUES {values}{self.skip_duplicate}"
+
+    def rollup(self) -> str:
+        """The rollups of one batch's newly inserted rows (found by their batch id)."""
+        return (
+            f"INSERT INTO usage_daily (tenant_id, day, model, {', '.join(SUMS)}) "
+            "SELECT tenant_id, day, model, SUM(forwarded), COALESCE(SUM(input_tokens), 0), "
+            "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
+            "COALESCE(SUM(cost_micro), 0), SUM(unpriced), SUM(refused) "
+            f"FROM usage_records WHERE batch_id = {self.placeholder} "
+            f"GROUP BY tenant_id, day, model {self.on_conflict}"
+            + ", ".join(self.add.format(c=c) for c in SUMS)
+        )
+
+    def sums(self, by: Sequence[str]) -> str:
+        """Rollup sums of one tenant over [start, end], grouped by `by`."""
+        columns = "".join(f"{c}, " for c in by)
+        group = f" GROUP BY {', '.join(by)}" if by else ""
+        total = ", ".join(f"COALESCE(SUM({c}), 0)" for c in SUMS)
+        p = self.placeholder
+        return (
+            f"SELECT {columns}{total} FROM usage_daily "
+            f"WHERE tenant_id = {p} AND day >= {p} AND day <= {p}{group}"
+        )
+
+    def has_usage(self) -> str:
+        return f"SELECT 1 FROM usage_daily WHERE tenant_id = {self.placeholder} LIMIT 1"
 
 
-def rollup_select(placeholder: str) -> str:
-    """The rollup deltas of one batch's newly inserted rows."""
-    return (
-        "SELECT tenant_id, day, model, SUM(forwarded), COALESCE(SUM(input_tokens), 0), "
-        "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
-        "COALESCE(SUM(cost_micro), 0), SUM(unpriced), SUM(refused) "
-        f"FROM usage_records WHERE batch_id = {placeholder} GROUP BY tenant_id, day, model"
-    )
-
-
-ROLLUP_COLUMNS = "tenant_id, day, model, " + ", ".join(SUMS)
-
-
-def sums_sql(by: Sequence[str], placeholder: str) -> str:
-    columns = "".join(f"{c}, " for c in by)
-    group = f" GROUP BY {', '.join(by)}" if by else ""
-    sums = ", ".join(f"COALESCE(SUM({c}), 0)" for c in SUMS)
-    p = placeholder
-    return (
-        f"SELECT {columns}{sums} FROM usage_daily "
-        f"WHERE tenant_id = {p} AND day >= {p} AND day <= {p}{group}"
-    )
+SQLITE = UsageSQL(
+    "?",
+    " ON CONFLICT (event_id) DO NOTHING",
+    "ON CONFLICT (tenant_id, day, model) DO UPDATE SET ",
+    "{c} = {c} + excluded.{c}",
+)
+MYSQL = UsageSQL(
+    "%s",
+    " ON DUPLICATE KEY UPDATE event_id = event_id",
+    "ON DUPLICATE KEY UPDATE ",
+    "{c} = {c} + VALUES({c})",
+)
 
 
 def flatten(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
@@ -152,13 +176,7 @@ class UsageTable:
         self._timeout = timeout
 
     async def _bounded(self, what: str, call: Awaitable[T]) -> T:
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await call
-        except TimeoutError:
-            raise StoreUnavailableError(
-                f"the usage ledger did not answer within {self._timeout:g} s ({what})"
-            ) from None
+        return await bounded(call, self._timeout, what)
 
     async def write(self, rows: Sequence[UsageRow]) -> int:
         """Store the rows (idempotent on event_id); how many were new."""

@@ -275,3 +275,26 @@ async def test_a_store_outage_under_load_loses_no_usage_row_and_writes_none_twic
     assert int(daily[0]) == ok
     assert counters["spilled"] > 0 and counters["spilled"] == counters["replayed"]
     assert counters.get("dropped", 0) == 0 and counters["written"] == counters["produced"]
+
+
+async def test_worker_recycling_writes_every_record_before_the_worker_exits(
+    tmp_path, aiohttp_server, redis_client
+):
+    upstream = ExactUpstream(hold=1)
+    upstream_url = await _upstream(aiohttp_server, upstream)
+    database = f"sqlite:///{tmp_path}/store.db"
+    # Each worker is replaced after 7 requests: its queue is written as it leaves.
+    async with serving(tmp_path, database, PROXY_MAX_REQUESTS="7") as url:
+        headers = await _tenant(url, upstream_url)
+        statuses: list[int] = []
+        async with asyncio.timeout(60):  # gunicorn checks max_requests once a second
+            while _booted(tmp_path) < 4:  # the first two workers, and two replacements
+                statuses += await _post_all(url, headers, 5)
+        assert statuses == [200] * len(statuses)
+        await _reported(url, len(statuses), 0)
+        counters = await _settled_counters(url, redis_client)
+    assert counters["produced"] == counters["written"] == len(statuses)
+
+
+def _booted(directory: Path) -> int:
+    return (directory / "err.log").read_text().count("Booting worker")

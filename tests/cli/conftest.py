@@ -1,8 +1,8 @@
 """The management API the CLI tests run against, and the CLI run as a user runs it.
 
-`api` is the real gateway in built-in-store mode (tests/management_api.LiveGateway);
-the scripted stand-in (tests/management_api.StandIn) remains for what the gateway does
-not serve yet (tests/cli/test_usage.py: the usage endpoint).
+`api` is the real gateway in built-in-store mode (tests/management_api.LiveGateway),
+the usage report included; the scripted stand-in (tests/management_api.StandIn) stays
+for answers the gateway cannot be made to give (`standin_api`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from proxy.store.migrations import SCHEMA_VERSION
+
 BIN = str(Path(sys.executable).with_name("tenant-proxy"))
 
 
@@ -23,9 +25,9 @@ def test_db_migrate_on_sqlite_is_idempotent(tmp_path):
     url = f"sqlite:///{tmp_path}/t.db"
     first = run("db", "migrate", DATABASE_URL=url)
     assert (first.returncode, first.stderr) == (0, "")
-    assert first.stdout == f"{url}: schema migrated from version 0 to 1\n"
+    assert first.stdout == f"{url}: schema migrated from version 0 to {SCHEMA_VERSION}\n"
     again = run("db", "migrate", DATABASE_URL=url)
-    assert again.stdout == f"{url}: schema already at version 1, nothing to do\n"
+    assert again.stdout == f"{url}: schema already at version {SCHEMA_VERSION}, nothing to do\n"
 
 
 def test_db_migrate_failures_are_one_line_without_the_password(mysql_url):

@@ -65,3 +65,23 @@ async def test_migrate_does_not_create_a_missing_mysql_database(mysql_url):
             await attempt
         assert f"{missing.database!r}, which does not exist" in str(e.value)
     assert mysql_admin(f"SHOW DATABASES LIKE '{missing.database}'") == []
+
+
+async def test_a_mysql_schema_at_version_1_is_upgraded_keeping_its_tenants(mysql_url):
+    from proxy.store.migrations import MYSQL_STEPS, migrate_mysql
+    from proxy.store.mysql import connect
+
+    conn = await connect(mysql_url, connect_timeout=5)
+    try:
+        assert await migrate_mysql(conn, MYSQL_STEPS[:1]) == (0, 1)
+    finally:
+        conn.close()
+    with pytest.raises(StoreSetupError, match="run `tenant-proxy db migrate`"):
+        await open_store(mysql_url, ring("new"), store_timeout=5)
+    mysql_admin("INSERT INTO tenants VALUES ('kept', '{}', 1, 0, 0)", mysql_url.database)
+    assert await migrate_database(mysql_url, store_timeout=5) == (1, SCHEMA_VERSION)
+    store = await open_store(mysql_url, ring("new"), store_timeout=5)
+    try:
+        assert (await store.get_tenant("kept")) is not None
+    finally:
+        await store.close()
