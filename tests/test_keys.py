@@ -19,7 +19,7 @@ from tests.upstream.test_guard import StubResolver
 
 ALL = {name: key for name, key in vars(keys).items() if isinstance(key, web.AppKey)}
 ONLY_MULTI_TENANT = {"REDIS", "REDIS_GATE", "TENANT_RESOLVER", "INVALIDATION", "CHANGES"}
-ONLY_STORE = {"STORE"}  # built-in-store mode (DATABASE_URL without CONFIG_API_URL)
+ONLY_STORE = {"STORE", "USAGE", "LEDGER"}  # built-in-store mode (DATABASE_URL, no CONFIG_API_URL)
 ONLY_WHEN_GIVEN = {"TELEMETRY", "DNS_RESOLVER"}  # TELEMETRY_WEBHOOK_URL; create_app's resolver
 
 
