@@ -10,15 +10,15 @@ import openai
 import pytest
 from playwright.sync_api import expect
 
-from tests.admin.dashboard.conftest import ADMIN_KEY, FOCUS, Dashboard
+from tests.admin.dashboard.conftest import ADMIN_KEY, FOCUS
 
 pytestmark = pytest.mark.slow
 
 HELLO = [{"role": "user", "content": "Hello there"}]
 
 
-def client_for(dashboard: Dashboard, tenant: str, token: str) -> openai.OpenAI:
-    url = f"{dashboard.gateway.url}/users/{tenant}/v1"
+def client_for(gateway_url: str, tenant: str, token: str) -> openai.OpenAI:
+    url = f"{gateway_url}/users/{tenant}/v1"
     return openai.OpenAI(base_url=url, api_key=token, max_retries=0, timeout=10)
 
 
@@ -62,13 +62,11 @@ def focus_today(gateway) -> dict[str, Any]:
     """FOCUS's requests today through the openai SDK (3 + 2 forwarded, 1 refused), once
     the ledger has written them: the usage API's answer for today."""
     token = gateway.admin("POST", f"tenants/{FOCUS}/tokens", {"name": "traffic"})["token"]
-    client = openai.OpenAI(
-        base_url=f"{gateway.url}/users/{FOCUS}/v1", api_key=token, max_retries=0, timeout=10
-    )
-    for model in ["gpt-4o-mini"] * 3 + ["claude-haiku"] * 2:
-        client.chat.completions.create(model=model, messages=HELLO)
-    with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="no-such-model", messages=HELLO)
+    with client_for(gateway.url, FOCUS, token) as client:
+        for model in ["gpt-4o-mini"] * 3 + ["claude-haiku"] * 2:
+            client.chat.completions.create(model=model, messages=HELLO)
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="no-such-model", messages=HELLO)
     today = time.strftime("%Y-%m-%d", time.gmtime())
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:  # the ledger writes in batches, off the request path
@@ -151,7 +149,7 @@ def test_the_charts_draw_the_apis_daily_figures_by_model(dashboard, focus_today)
     assert drawn(page, "requests") == expected
 
 
-def test_a_minted_token_works_with_the_openai_sdk_until_it_is_revoked(dashboard):
+def test_a_minted_token_works_with_the_openai_sdk_until_it_is_revoked(dashboard, request):
     page = dashboard.page
     dashboard.sign_in()
     dashboard.open("#/tenants/tenant-007")
@@ -164,7 +162,8 @@ def test_a_minted_token_works_with_the_openai_sdk_until_it_is_revoked(dashboard)
     expect(row).to_have_count(1)
     assert token not in page.locator("#tokens-table").inner_text()  # listed without the secret
 
-    client = client_for(dashboard, "tenant-007", token)
+    client = client_for(dashboard.gateway.url, "tenant-007", token)
+    request.addfinalizer(client.close)  # its pooled connections, not left to the collector
     answer = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert answer.choices[0].message.content
 
