@@ -15,7 +15,6 @@ REQUIRE_SERVICES each skips with its reason.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import re
 import secrets
@@ -196,7 +195,6 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield launched
         launched.close()
-    gc.collect()  # what the module left to the collector is reported here, not in a later test
 
 
 # What the page's DOM must not hold, whatever it drew: code or style in the document.
