@@ -38,7 +38,8 @@ from redis.asyncio import Redis
 from proxy.backoff import Backoff
 from proxy.event_types import CONFIG_CACHE_HIT
 from proxy.ids import IdGenerator
-from proxy.redis_gate import RedisGate, RedisUnavailable
+from proxy.redis_gate import RedisGate
+from proxy.redis_spill import RedisSpill
 from proxy.settings import TelemetrySettings
 from proxy.tasks import TaskSet
 from proxy.telemetry import events
@@ -103,7 +104,9 @@ class WebhookSink:
         self._spill_max = settings.spill_max
         self._config_hits = settings.config_hits
         self._redis = redis if gate is not None else None
-        self._gate = gate
+        self._spill_list = (
+            RedisSpill(redis, gate, SPILL_KEY) if redis is not None and gate is not None else None
+        )
         self._clock = clock
         self._queue: deque[_Queued] = deque()
         self._overflow: list[bytes] = []  # pushed out of a full queue, waiting to spill
@@ -288,19 +291,12 @@ class WebhookSink:
             log.warning("telemetry events undelivered at shutdown", extra={"dropped": len(items)})
 
     async def _spill(self, items: list[bytes]) -> bool:
-        if self._redis is None or self._gate is None:
+        if self._spill_list is None:
             return False
-        redis, cap = self._redis, self._spill_max
-
-        async def push() -> list[Any]:
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.rpush(SPILL_KEY, *items)
-                pipe.ltrim(SPILL_KEY, -cap, -1)  # the list is bounded: Redis holds configs too
-                return await pipe.execute()
-
-        try:
-            length, _ = await self._gate.run(push, "telemetry spill")
-        except RedisUnavailable:
+        cap = self._spill_max
+        # The list is bounded: Redis holds configs too.
+        length = await self._spill_list.push(items, keep=cap)
+        if length is None:
             return False
         self.counters.spilled += len(items)
         if length > cap:
@@ -313,15 +309,8 @@ class WebhookSink:
         return True
 
     async def _replay(self) -> list[bytes]:
-        if self._redis is None or self._gate is None:
+        if self._spill_list is None:
             return []
-        redis = self._redis
-        try:
-            found = await self._gate.run(
-                lambda: redis.lpop(SPILL_KEY, self._batch_max), "telemetry replay"
-            )
-        except RedisUnavailable:
-            return []
-        items = [i for i in (found or []) if isinstance(i, bytes)]
+        items = await self._spill_list.pop(self._batch_max) or []
         self.counters.replayed += len(items)
         return items

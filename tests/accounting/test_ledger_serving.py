@@ -65,6 +65,7 @@ async def serving(tmp_path: Path, database_url: str, **env: str) -> AsyncIterato
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_until_answering(url, proc, tmp_path)
+        await _both_workers_started(tmp_path)
         yield url
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(20):
@@ -73,6 +74,18 @@ async def serving(tmp_path: Path, database_url: str, **env: str) -> AsyncIterato
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def _both_workers_started(directory: Path) -> None:
+    """/healthz answers once one worker is up: wait for the other's start-up line too
+    (a worker still opening the store when a test cuts it would fail to boot)."""
+    async with asyncio.timeout(30):
+        while not _started(directory, 2):  # noqa: ASYNC110 (another process's log: no event)
+            await asyncio.sleep(0.05)
+
+
+def _started(directory: Path, workers: int) -> bool:
+    return (directory / "err.log").read_text().count('"msg":"multi-tenant mode"') >= workers
 
 
 async def _admin(url: str, method: str, path: str, body: Any = None) -> Any:
@@ -139,13 +152,14 @@ async def _ledger_counters(url: str) -> dict[str, float]:
     return found
 
 
-async def _settled_counters(url: str, redis_client: Any) -> dict[str, float]:
-    """The ledger's counters over both workers once nothing is pending (flushes lag)."""
+async def _settled_counters(url: str, redis_client: Any, produced: int) -> dict[str, float]:
+    """The ledger's counters over every worker once each has flushed at least `produced`
+    records to /metrics and nothing is pending (workers flush every 0.2 s)."""
     async with asyncio.timeout(10):
         while True:
             c = await _ledger_counters(url)
             spilled_now = await redis_client.llen(SPILL_KEY)
-            if c.get("produced") and c["pending"] == 0 and spilled_now == 0:
+            if c.get("produced", 0) >= produced and c["pending"] == 0 and spilled_now == 0:
                 if c["produced"] == c.get("written", 0) + c.get("dropped", 0):
                     return c
             await asyncio.sleep(0.2)
@@ -163,7 +177,7 @@ async def test_200_concurrent_requests_budget_for_37_the_ledger_equals_the_month
         assert sorted(statuses) == [200] * FITS + [429] * (200 - FITS)
         assert upstream.served == FITS
         report = await _reported(url, FITS, 200 - FITS)
-        counters = await _settled_counters(url, redis_client)
+        counters = await _settled_counters(url, redis_client, 200)
     assert counters["produced"] == counters["written"] == 200 and counters.get("dropped", 0) == 0
     ledger = round(report["total"]["cost_usd"] * 1_000_000)
     spent = int(await redis_client.get(spend_key("acme", MONTH)))
@@ -202,6 +216,10 @@ class Forwarder:
             writer.transport.abort()
         await self._server.wait_closed()
         self._server = None
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self.cut()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -246,27 +264,30 @@ async def test_a_store_outage_under_load_loses_no_usage_row_and_writes_none_twic
     upstream = ExactUpstream(hold=1)
     upstream_url = await _upstream(aiohttp_server, upstream)
     database = f"mysql://root@127.0.0.1:{forwarder.port}/{mysql_url.database}"
-    env = {
-        "USAGE_BUFFER_MAX": "20",  # a small buffer: the outage spills to Redis
-        "STORE_TIMEOUT": "1",
-        "AUTH_CACHE_TTL": "3600",
-        "CONFIG_L1_TTL": "3600",
-    }
-    async with serving(tmp_path, database, **env) as url:
-        headers = await _tenant(url, upstream_url)
-        warm = await _post_all(url, headers, 40)  # both workers know the token
-        assert warm == [200] * 40, warm
-        await forwarder.cut()
-        during: list[int] = []
-        loop = asyncio.get_running_loop()
-        ends = loop.time() + outage_s
-        while loop.time() < ends:
-            during += await _post_all(url, headers, 10)
-        await forwarder.start()
-        ok = warm.count(200) + during.count(200)
-        assert during.count(200) >= 10 * outage_s / 2  # the outage did not stop serving
-        await _reported(url, ok, 0, within=30)
-        counters = await _settled_counters(url, redis_client)
+    try:
+        env = {
+            "USAGE_BUFFER_MAX": "20",  # a small buffer: the outage spills to Redis
+            "STORE_TIMEOUT": "1",
+            "AUTH_CACHE_TTL": "3600",
+            "CONFIG_L1_TTL": "3600",
+        }
+        async with serving(tmp_path, database, **env) as url:
+            headers = await _tenant(url, upstream_url)
+            warm = await _post_all(url, headers, 40)  # both workers know the token
+            assert warm == [200] * 40, warm
+            await forwarder.cut()
+            during: list[int] = []
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + outage_s
+            while loop.time() < ends:
+                during += await _post_all(url, headers, 10)
+            await forwarder.start()
+            ok = warm.count(200) + during.count(200)
+            assert during.count(200) >= 10 * outage_s / 2  # the outage did not stop serving
+            await _reported(url, ok, 0, within=30)
+            counters = await _settled_counters(url, redis_client, ok)
+    finally:
+        await forwarder.close()
     rows = mysql_admin(
         "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM usage_records", mysql_url.database
     )
@@ -292,7 +313,7 @@ async def test_worker_recycling_writes_every_record_before_the_worker_exits(
                 statuses += await _post_all(url, headers, 5)
         assert statuses == [200] * len(statuses)
         await _reported(url, len(statuses), 0)
-        counters = await _settled_counters(url, redis_client)
+        counters = await _settled_counters(url, redis_client, len(statuses))
     assert counters["produced"] == counters["written"] == len(statuses)
 
 
