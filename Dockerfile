@@ -1,11 +1,20 @@
 # syntax=docker/dockerfile:1
-# Build stage: wheels for the package and its dependencies.
+# UI stage: the admin dashboard (ui/) bundled from the npm lock file.
+FROM node:20-slim AS ui
+WORKDIR /src/ui
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY ui ./
+RUN npm run build
+
+# Build stage: wheels for the package (with the dashboard) and its dependencies.
 # Python 3.11: the floor, and the fastest measured (callgrind instructions per proxied
 # request: 3.11 556k, 3.12 682k, 3.13 676k; README, Performance).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY setup.cfg pyproject.toml README.md ./
 COPY proxy ./proxy
+COPY --from=ui /src/proxy/admin/ui_dist ./proxy/admin/ui_dist
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # Run stage: no compiler, no sources, a non-root user.

@@ -19,6 +19,7 @@ from aiohttp.abc import AbstractResolver
 from proxy import contexts, keys
 from proxy.admin.app import create_admin_app
 from proxy.admin.config_api import config_document_handler
+from proxy.admin.ui import create_ui_app, redirect_to_ui
 from proxy.api import routes
 from proxy.api.connection import GatewayServer, expect_continue
 from proxy.ids import IdGenerator
@@ -70,6 +71,10 @@ async def create_app(
     if settings.uses_store:
         ctxs.append(contexts.ledger_ctx)  # left after proxy_ctx and money_ctx: the last records
     app.cleanup_ctx.extend([*ctxs, contexts.money_ctx, contexts.proxy_ctx])
+    if settings.auth.admin_key and settings.uses_store:
+        # Before /admin/: the dashboard's files need no admin key (the page asks for it).
+        app.router.add_get("/admin/ui", redirect_to_ui)
+        app.add_subapp("/admin/ui/", create_ui_app())
     if settings.auth.admin_key and settings.is_multi_tenant:
         app.add_subapp(
             "/admin/", create_admin_app(settings.auth.admin_key, store=settings.uses_store)

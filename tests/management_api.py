@@ -535,27 +535,34 @@ def _post(url: str, body: Any, headers: dict[str, str]) -> Any:
 
 
 @contextmanager
-def live_gateway(directory: Path) -> Iterator[LiveGateway]:
-    """`tenant-proxy serve --dev` in built-in-store mode on a loopback port."""
+def live_gateway(
+    directory: Path, *, database_url: str | None = None, workers: int | None = None, **env: str
+) -> Iterator[LiveGateway]:
+    """`tenant-proxy serve --dev` in built-in-store mode on a loopback port (SQLite in
+    `directory` unless `database_url`); with `workers`, gunicorn with that many; `env`
+    adds variables (REDIS_URL, ...)."""
     port = free_port()
-    env = {
+    base = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DATABASE_URL", "PROXY_", "REDIS_", "CONFIG_API", "AUTH_"))
     }
-    env |= {
-        "DATABASE_URL": f"sqlite:///{directory}/store.db",
+    environ = {
+        **base,
+        "DATABASE_URL": database_url or f"sqlite:///{directory}/store.db",
         "PROXY_ADMIN_KEY": ADMIN_KEY,
         "PROXY_ENCRYPTION_KEY": ENCRYPTION_KEY,
         "PROXY_HOST": "127.0.0.1",
         "PROXY_PORT": str(port),
         "PROXY_REQUEST_LOG": "0",
         "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics"),
+        **env,
     }
+    args = ["serve", "--dev"] if workers is None else ["serve", "--workers", str(workers)]
     binary = str(Path(sys.executable).with_name("tenant-proxy"))
     err = directory / "gateway-err.log"
     with open(directory / "gateway-out.log", "wb") as out, open(err, "wb") as errf:
-        proc = subprocess.Popen([binary, "serve", "--dev"], env=env, stdout=out, stderr=errf)
+        proc = subprocess.Popen([binary, *args], env=environ, stdout=out, stderr=errf)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_answering(url, proc, err)
