@@ -12,6 +12,7 @@ plain ASCII origin-form path) costs four substring tests.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import quote, unquote
 
@@ -54,19 +55,28 @@ def split_user_path(path: str) -> tuple[str, str]:
     the id is already a 400 `invalid_path`; an id that needed percent-encoding keeps
     it in the canonical path and fails the id check.
     """
-    user_raw, _, rest = path[len(_USERS) :].partition("/")
-    user_id = check_user_id(user_raw)
-    target = "/" + rest
-    if not target.startswith("/v1/"):
+    start = len(_USERS)
+    slash = path.find("/", start)
+    if slash < 0:
+        check_user_id(path[start:])
         raise NotFoundError("Unknown path: use /users/{user_id}/v1/...")
-    return user_id, target
+    user_id = check_user_id(path[start:slash])
+    if not path.startswith("/v1/", slash):
+        raise NotFoundError("Unknown path: use /users/{user_id}/v1/...")
+    return user_id, path[slash:]
 
 
 def check_user_id(user_id: str) -> str:
-    if not _USER_ID.fullmatch(user_id):
+    if not _is_user_id(user_id):
         raise InvalidUserIdError(
             "The user id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_' or '-', "
             "starting with a letter or digit.",
             param="user_id",
         )
     return user_id
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_user_id(user_id: str) -> bool:
+    """Memoised: the hot path sees the same few ids again and again (a C-level lookup)."""
+    return _USER_ID.fullmatch(user_id) is not None
