@@ -1,16 +1,12 @@
 """Multi-tenant client authentication: a bearer token names the user it acts for.
 
-On a cache hit the hot path is one dict lookup (and, for a proxy token, one hash),
-never a signature check or a query:
+`TokenAuthenticator` keys everything by the SHA-256 of the presented token, so the
+hot path is one hash and one dict lookup, never a signature check or a query:
 
-- a proxy token (`tp-...`, built-in-store mode) is looked up in `ProxyTokens` by the
-  SHA-256 of the token (what the store keeps); on a miss `authenticate` returns the
-  awaitable store check (single-flight per digest);
+- a proxy token (`tp-...`, built-in-store mode) is looked up in `ProxyTokens`; on a
+  miss `authenticate` returns the awaitable store check (single-flight per digest);
 - any other token goes to the JWT verifiers, whose answer is cached for at most
-  AUTH_CACHE_TTL and never past the token's expiry, keyed by the token itself: no
-  SHA-256 per request (about 8,000 instructions for a typical JWT). A verified JWT
-  held in memory for that long exposes nothing the worker lacks: it holds the
-  HS256 secret, and a public key's tokens pass through its buffers anyway.
+  AUTH_CACHE_TTL and never past the token's expiry.
 
 The token's subject must equal the path's user id (compared in constant time), else
 403 `tenant_mismatch`.
@@ -116,7 +112,7 @@ class TokenAuthenticator:
         self._cache_ttl = cache_ttl
         self._proxy_tokens = proxy_tokens
         self._clock = clock
-        self._cache: dict[str, tuple[bytes, float]] = {}  # JWT -> (subject, until)
+        self._cache: dict[bytes, tuple[bytes, float]] = {}
 
     def authenticate(
         self, headers: Mapping[str, str], tenant_id: str | None
@@ -126,22 +122,22 @@ class TokenAuthenticator:
             raise MissingCredentialsError(
                 "Missing token: send 'Authorization: Bearer <token>' or 'x-api-key: <token>'."
             )
+        digest = hashlib.sha256(token.encode()).digest()
         now = self._clock()
         proxy_tokens = self._proxy_tokens
         if proxy_tokens is not None and token.startswith(TOKEN_PREFIX):
-            digest = hashlib.sha256(token.encode()).digest()
             grant = proxy_tokens.cached(digest, now)
             if grant is None:
                 return self._check_proxy_token(proxy_tokens, digest, tenant_id)
             _same_tenant(grant.tenant, tenant_id)
             return None
-        entry = self._cache.get(token)
+        entry = self._cache.get(digest)
         if entry is None or entry[1] <= now:
             subject, expires = self._verify(token)
             entry = (subject.encode(), min(expires, now + self._cache_ttl))
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            self._cache[token] = entry
+            self._cache[digest] = entry
         _same_tenant(entry[0], tenant_id)
         return None
 
