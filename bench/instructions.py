@@ -297,15 +297,9 @@ def _count_money(
             env = {"PROXY_CONFIG": str(config), "PROXY_HOST": "127.0.0.1", "PROXY_PORT": str(port)}
             if config == money:  # under callgrind a round trip takes far longer than 0.5 s
                 env |= {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "REDIS_TIMEOUT": "30"}
-            counts[mode, target] = instructions_per_request(
-                f"{target.replace('@', '-c')}-{mode}",
-                SERVE,
-                env,
-                port,
-                out,
-                Load(body, concurrency=concurrency),
-                redis_port=redis_port if config == money else None,
-            )
+            load = Load(body, concurrency=concurrency)
+            redis = redis_port if config == money else None
+            counts[mode, target] = _serve_counted(target, mode, env, port, out, load, redis)
     return counts
 
 
@@ -334,12 +328,20 @@ def _count_store(
         for mode, body in bodies.items():
             port = ps.free_port()
             env = tg.store_env(out / "store-fill.db", key, port)
-            counts[mode, target] = instructions_per_request(
-                f"{target.replace('@', '-c')}-{mode}",
-                SERVE,
-                env,
-                port,
-                out,
-                Load(body, prefix, headers, concurrency=concurrency),
-            )
+            load = Load(body, prefix, headers, concurrency=concurrency)
+            counts[mode, target] = _serve_counted(target, mode, env, port, out, load)
     return counts
+
+
+def _serve_counted(
+    target: str,
+    mode: str,
+    env: dict[str, str],
+    port: int,
+    out: Path,
+    load: Load,
+    redis_port: int | None = None,
+) -> Counted:
+    """A gateway target's count; `x@50` is logged as `x-c50-<mode>`."""
+    name = f"{target.replace('@', '-c')}-{mode}"
+    return instructions_per_request(name, SERVE, env, port, out, load, redis_port=redis_port)
