@@ -212,7 +212,7 @@ def count_instructions(
             counts |= _count_mt(procs, out, json_url, sse_url, cpus, bodies)
         if wanted("gateway-money"):
             counts |= _count_money(procs, out, work, json_url, sse_url, cpus, bodies)
-        if store_tenants and wanted("gateway-store"):
+        if store_tenants and (wanted("gateway-store") or wanted("gateway-store@50")):
             counts |= _count_store(procs, out, json_url, sse_url, cpus, bodies, store_tenants)
     return counts
 
@@ -297,15 +297,9 @@ def _count_money(
             env = {"PROXY_CONFIG": str(config), "PROXY_HOST": "127.0.0.1", "PROXY_PORT": str(port)}
             if config == money:  # under callgrind a round trip takes far longer than 0.5 s
                 env |= {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "REDIS_TIMEOUT": "30"}
-            counts[mode, target] = instructions_per_request(
-                f"{target.replace('@', '-c')}-{mode}",
-                SERVE,
-                env,
-                port,
-                out,
-                Load(body, concurrency=concurrency),
-                redis_port=redis_port if config == money else None,
-            )
+            load = Load(body, concurrency=concurrency)
+            redis = redis_port if config == money else None
+            counts[mode, target] = _serve_counted(target, mode, env, port, out, load, redis)
     return counts
 
 
@@ -319,7 +313,9 @@ def _count_store(
     tenants: int,
 ) -> dict[tuple[str, str], Counted]:
     """Built-in-store mode (SQLite, no Redis) with a proxy token: the store is filled
-    through the API by an ordinary gateway, which then stops; the counted one serves it."""
+    through the API by an ordinary gateway, which then stops; the counted one serves it,
+    one request at a time (`gateway-store`) and over 50 connections (`gateway-store@50`:
+    there the usage ledger writes fuller batches)."""
     key = base64.b64encode(os.urandom(32)).decode()
     (url_prefix, headers), _ = tg.start_gateway_store(
         procs, out, json_url, sse_url, cpus, tenants, name="store-fill", encryption_key=key
@@ -327,10 +323,25 @@ def _count_store(
     ps.stop(procs.named("store-fill"))
     prefix = url_prefix[url_prefix.index("/users/") :]
     counts = {}
-    for mode, body in bodies.items():
-        port = ps.free_port()
-        env = tg.store_env(out / "store-fill.db", key, port)
-        counts[mode, "gateway-store"] = instructions_per_request(
-            f"gateway-store-{mode}", SERVE, env, port, out, Load(body, prefix, headers)
-        )
+    runs = [("gateway-store", 1), ("gateway-store@50", 50)]  # c=50 last: its shutdown is slow
+    for target, concurrency in runs:
+        for mode, body in bodies.items():
+            port = ps.free_port()
+            env = tg.store_env(out / "store-fill.db", key, port)
+            load = Load(body, prefix, headers, concurrency=concurrency)
+            counts[mode, target] = _serve_counted(target, mode, env, port, out, load)
     return counts
+
+
+def _serve_counted(
+    target: str,
+    mode: str,
+    env: dict[str, str],
+    port: int,
+    out: Path,
+    load: Load,
+    redis_port: int | None = None,
+) -> Counted:
+    """A gateway target's count; `x@50` is logged as `x-c50-<mode>`."""
+    name = f"{target.replace('@', '-c')}-{mode}"
+    return instructions_per_request(name, SERVE, env, port, out, load, redis_port=redis_port)

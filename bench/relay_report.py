@@ -218,7 +218,22 @@ def _instructions(counts: Counts) -> list[str]:
                 f"| {mode} | {cell(gw)} | {cell(money)} | {cell(extra, '+,')} "
                 f"| {ratio(gw, money)} |"
             )
+    lines += _store_concurrent(counts)
     lines += _redis_counted(counts)
+    return lines
+
+
+def _store_concurrent(counts: Counts) -> list[str]:
+    """`gateway-store@50`: the usage ledger writes fuller batches than one at a time."""
+    if not any(target == "gateway-store@50" for _, target in counts):
+        return []
+    lines = ["", "`gateway-store` under 50 concurrent connections:", ""]
+    lines += ["| mode | sequential | c=50 |", "|---|---|---|"]
+    for mode in ("json", "stream"):
+        cells = [counts.get((mode, t)) for t in ("gateway-store", "gateway-store@50")]
+        lines.append(
+            f"| {mode} | " + " | ".join(f"{c.instructions:,}" if c else "" for c in cells) + " |"
+        )
     return lines
 
 

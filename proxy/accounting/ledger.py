@@ -25,6 +25,7 @@ produced = written + dropped + pending (in memory, `pending`) + the spill list's
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -62,6 +63,12 @@ class LedgerCounters:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+@functools.lru_cache(maxsize=8)
+def _utc_day(days: int) -> str:
+    """YYYY-MM-DD of a day number since the epoch (a cache: one strftime per day)."""
+    return time.strftime("%Y-%m-%d", time.gmtime(days * 86400))
+
+
 def usage_row(record: UsageRecord) -> UsageRow:
     """The stored form of a record (tenant set); amounts in micro-USD."""
     forwarded = record.attempts > 0
@@ -70,7 +77,7 @@ def usage_row(record: UsageRecord) -> UsageRow:
     return UsageRow(
         record.event_id,
         record.tenant or "",
-        time.strftime("%Y-%m-%d", time.gmtime(record.timestamp)),
+        _utc_day(int(record.timestamp // 86400)),
         round(record.timestamp * 1000),
         record.request_id,
         (record.model or "")[:MAX_MODEL],

@@ -20,7 +20,7 @@ from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExists
 from proxy.store import StoreSetupError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import check_mysql
-from proxy.store.usage import MYSQL, UsageRow, flatten
+from proxy.store.usage import MYSQL, ROLLUP_WIDTH, UsageRow, flatten, rollup_groups
 
 _DUPLICATE_KEY = 1062
 _UNKNOWN_DATABASE = 1049
@@ -235,7 +235,10 @@ class MySQLBackend:
         sql = MYSQL.insert(len(rows))
         async with self._transaction() as cur:
             inserted = int(await cur.execute(sql, flatten(rows, batch_id)))
-            if inserted > 0:
+            if inserted == len(rows):
+                groups = rollup_groups(rows)
+                await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)
+            elif inserted > 0:
                 await cur.execute(MYSQL.rollup(), (batch_id,))
         return inserted
 

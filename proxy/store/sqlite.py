@@ -21,7 +21,9 @@ import aiosqlite
 from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import migrate_sqlite
-from proxy.store.usage import SQLITE, UsageRow, flatten
+from proxy.store.usage import ROLLUP_WIDTH, SQLITE, UsageRow, rollup_groups
+
+_INSERT_ONE = SQLITE.insert(1)  # run once per row (executemany): one prepared statement
 
 
 def _unavailable(e: Exception) -> StoreUnavailableError:
@@ -170,11 +172,13 @@ class SQLiteBackend:
         return bool(rows)
 
     async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
-        sql = SQLITE.insert(len(rows))
         async with self._serial.transaction() as db:
-            cur = await db.execute(sql, flatten(rows, batch_id))
+            cur = await db.executemany(_INSERT_ONE, [(batch_id, *row) for row in rows])
             inserted = cur.rowcount
-            if inserted > 0:
+            if inserted == len(rows):
+                groups = rollup_groups(rows)
+                await db.execute(SQLITE.upsert(len(groups) // ROLLUP_WIDTH), groups)
+            elif inserted > 0:
                 await db.execute(SQLITE.rollup(), (batch_id,))
         return inserted
 

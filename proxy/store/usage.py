@@ -2,10 +2,12 @@
 its server `event_id`, and daily rollups per (tenant, UTC day, model as the client
 named it) that the metering API reads.
 
-`UsageTable.write(rows)` is one transaction: a multi-row insert that skips event ids
-already stored, then the rollups of exactly the rows that insert added (found by the
-batch id they carry), so a batch written twice (a retry after a timeout that had in
-fact committed, a spilled batch replayed) never counts twice. Every call is bounded by
+`UsageTable.write(rows)` is one transaction: an insert that skips event ids already
+stored, then the rollups of exactly the rows that insert added, so a batch written
+twice (a retry after a timeout that had in fact committed, a spilled batch replayed)
+never counts twice. When every row was new (the usual case) the rollups are summed in
+Python, one upsert row per (tenant, day, model) (`rollup_groups`); otherwise the store
+sums the rows that carry this batch's id. Every call is bounded by
 the store timeout (`StoreUnavailableError`). Amounts are integer micro-USD.
 
 Rows store the model as '' when the request named none; a report shows it as
@@ -65,6 +67,8 @@ SUMS = (
     "unpriced_requests",
     "refused",
 )
+
+ROLLUP_WIDTH = 3 + len(SUMS)  # values per group in `rollup_groups`
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,15 @@ class UsageSQL:
             + ", ".join(self.add.format(c=c) for c in SUMS)
         )
 
+    def upsert(self, count: int) -> str:
+        """Add `count` precomputed groups (`rollup_groups`, flattened) to the rollups."""
+        one = "(" + ", ".join([self.placeholder] * (3 + len(SUMS))) + ")"
+        return (
+            f"INSERT INTO usage_daily (tenant_id, day, model, {', '.join(SUMS)}) "
+            f"VALUES {', '.join([one] * count)} {self.on_conflict}"
+            + ", ".join(self.add.format(c=c) for c in SUMS)
+        )
+
     def sums(self, by: Sequence[str]) -> str:
         """Rollup sums of one tenant over [start, end], grouped by `by`."""
         columns = "".join(f"{c}, " for c in by)
@@ -165,6 +178,33 @@ def flatten(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
     for row in rows:
         args.append(batch_id)
         args.extend(row)
+    return args
+
+
+def rollup_groups(rows: Sequence[UsageRow]) -> list[object]:
+    """The rollup additions of `rows` (all newly inserted), flattened: per (tenant, day,
+    model) the key, then SUMS, as the SQL rollup would sum them."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for row in rows:
+        key = (row.tenant_id, row.day, row.model)
+        sums = groups.get(key)
+        if sums is None:
+            sums = groups[key] = [0, 0, 0, 0, 0, 0, 0]
+        sums[0] += row.forwarded
+        if row.input_tokens:
+            sums[1] += row.input_tokens
+        if row.output_tokens:
+            sums[2] += row.output_tokens
+        if row.cached_tokens:
+            sums[3] += row.cached_tokens
+        if row.cost_micro:
+            sums[4] += row.cost_micro
+        sums[5] += row.unpriced
+        sums[6] += row.refused
+    args: list[object] = []
+    for key, sums in groups.items():
+        args.extend(key)
+        args.extend(sums)
     return args
 
 

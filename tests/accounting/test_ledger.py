@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -70,6 +71,15 @@ def test_the_stored_row_of_a_record():
     assert (refused.forwarded, refused.refused, len(refused.model)) == (False, True, 255)
     listed = usage_row(record(4, status=200, attempts=0))  # GET /v1/models: neither
     assert not (listed.forwarded or listed.refused)
+
+
+def test_a_row_is_dated_by_the_utc_day_of_its_arrival():
+    midnight = 1_796_083_200.0  # 2026-12-01T00:00:00Z
+    days = [
+        usage_row(replace(record(n), timestamp=midnight + delta)).day
+        for n, delta in enumerate((-0.001, 0.0, 86_399.999, 86_400.0))
+    ]
+    assert days == ["2026-11-30", "2026-12-01", "2026-12-01", "2026-12-02"]
 
 
 async def test_only_authenticated_tenants_records_are_taken():

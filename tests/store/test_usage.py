@@ -71,3 +71,13 @@ async def test_groups_by_day_model_and_both(store):
     both = await table.groups("acme", "2026-11-01", "2026-12-31", ("day", "model"))
     assert len(both) == 4
     assert await table.has_usage("acme") and not await table.has_usage("nobody")
+
+
+async def test_an_event_id_twice_in_one_batch_counts_once(store):
+    table = UsageTable(store.backend, timeout=5)
+    assert await table.write([row("d1"), row("d1"), row("d2", model="other")]) == 2
+    by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
+    assert sorted((g.model, g.sums.requests, g.sums.input_tokens) for g in by_model) == [
+        ("m", 1, 10),
+        ("other", 1, 10),
+    ]
