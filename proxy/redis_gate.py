@@ -68,6 +68,12 @@ class RedisGate:
             )
             raise RedisUnavailable(what) from e
 
+    async def probe(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
+        """Run one operation even while the gate is shut (readiness asks Redis itself,
+        not the cooldown of an earlier failure): an answer opens the gate again."""
+        self._shut_until = 0.0
+        return await self.run(operation, what)
+
     def failed(self, what: str, error: BaseException) -> None:
         """Record a failure seen outside `run` (the pub/sub connection)."""
         self._warn.warning(

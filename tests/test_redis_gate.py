@@ -73,3 +73,19 @@ async def test_failures_are_logged_at_most_once_per_interval(caplog):
     assert line.getMessage() == "redis unavailable; serving without it"
     assert line.__dict__["operation"] == "config-invalidate subscription"
     assert gate.is_open  # a failure outside run() is only reported
+
+
+async def test_readiness_asks_redis_while_the_gate_is_shut_and_an_answer_opens_it(redis_client):
+    """One slow call shuts the gate; /readyz must report Redis as it is now, not the
+    cooldown, and a Redis that answers again is used again at once."""
+    from proxy.cache.redis_client import RedisCheck
+
+    clock = Clock()
+    gate = RedisGate(0.05, cooldown=60.0, clock=clock)
+    never = asyncio.Event()
+    with pytest.raises(RedisUnavailable):
+        await gate.run(never.wait, "stalled")
+    assert not gate.is_open
+    assert await RedisCheck(redis_client, gate).check() is None
+    assert gate.is_open
+    assert await gate.run(redis_client.ping, "ping") is True

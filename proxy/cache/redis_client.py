@@ -105,7 +105,7 @@ class RedisCheck:
 
     async def check(self) -> str | None:
         try:
-            await self._gate.run(self._ping, "ping")
+            await self._gate.probe(self._ping, "ping")
         except RedisUnavailable:
             return "unreachable"
         return None
