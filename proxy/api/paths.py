@@ -54,7 +54,27 @@ def split_user_path(path: str) -> tuple[str, str]:
     The path was decoded and validated whole, so a traversal or an encoded slash in
     the id is already a 400 `invalid_path`; an id that needed percent-encoding keeps
     it in the canonical path and fails the id check.
+
+    Memoised per canonical path (a dict lookup: the hot path sends the same few paths
+    again and again): only accepted paths of at most 256 characters are kept, at most
+    4096 of them, so a refusal is decided afresh and the memo stays small.
     """
+    found = _SPLITS.get(path)
+    if found is None:
+        found = _split_user_path(path)
+        if len(path) <= _SPLITS_MAX_PATH:
+            if len(_SPLITS) >= _SPLITS_SIZE:
+                _SPLITS.clear()
+            _SPLITS[path] = found
+    return found
+
+
+_SPLITS: dict[str, tuple[str, str]] = {}
+_SPLITS_SIZE = 4096
+_SPLITS_MAX_PATH = 256
+
+
+def _split_user_path(path: str) -> tuple[str, str]:
     start = len(_USERS)
     slash = path.find("/", start)
     if slash < 0:

@@ -12,7 +12,13 @@ import hmac
 from collections.abc import Awaitable, Mapping
 from typing import Protocol
 
+from multidict import istr
+
 from proxy.errors import InvalidTokenError, MissingCredentialsError
+
+# Header names as case-insensitive strings: a lookup does not case-fold them again.
+_AUTHORIZATION = istr("Authorization")
+_API_KEY = istr("x-api-key")
 
 
 class Authenticator(Protocol):
@@ -31,14 +37,18 @@ def presented_token(headers: Mapping[str, str]) -> str | None:
     aiohttp decodes header bytes that are not UTF-8 to lone surrogates, which no
     key or JWT can contain and which nothing downstream can encode.
     """
-    authorization = headers.get("Authorization")
+    authorization = headers.get(_AUTHORIZATION)
     if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return _text(token.strip())
-    api_key = headers.get("x-api-key")
-    if api_key and api_key.strip():
-        return _text(api_key.strip())
+        # `Bearer <token>`: the scheme is what comes before the first space.
+        if authorization.startswith("Bearer ") or authorization[:7].lower() == "bearer ":
+            token = authorization[7:].strip()
+            if token:
+                return token if token.isascii() else _text(token)
+    api_key = headers.get(_API_KEY)
+    if api_key:
+        api_key = api_key.strip()
+        if api_key:
+            return api_key if api_key.isascii() else _text(api_key)
     return None
 
 

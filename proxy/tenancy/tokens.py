@@ -30,6 +30,8 @@ from proxy.tenancy.auth import presented_token
 from proxy.tenancy.proxy_tokens import TOKEN_PREFIX, ProxyTokens
 
 CACHE_SIZE = 100_000
+_sha256 = hashlib.sha256
+_compare_digest = hmac.compare_digest
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 
@@ -122,7 +124,7 @@ class TokenAuthenticator:
             raise MissingCredentialsError(
                 "Missing token: send 'Authorization: Bearer <token>' or 'x-api-key: <token>'."
             )
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = _sha256(token.encode()).digest()
         now = self._clock()
         proxy_tokens = self._proxy_tokens
         if proxy_tokens is not None and token.startswith(TOKEN_PREFIX):
@@ -138,7 +140,9 @@ class TokenAuthenticator:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
             self._cache[digest] = entry
-        _same_tenant(entry[0], tenant_id)
+        # _same_tenant, inline on the hot path
+        if not _compare_digest(entry[0], (tenant_id or "").encode()):
+            raise TenantMismatchError("The token does not belong to this user.")
         return None
 
     async def _check_proxy_token(

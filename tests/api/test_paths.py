@@ -17,7 +17,9 @@ import orjson
 import pytest
 from aiohttp.abc import AbstractResolver
 
+from proxy.api import paths
 from proxy.app import create_app
+from proxy.errors import InvalidUserIdError, NotFoundError
 from proxy.settings import Settings
 from tests.conftest import JWT_SECRET, openai_route
 from tests.helpers import GatewayTestServer, Upstream, mint_jwt
@@ -323,3 +325,25 @@ async def test_a_percent_encoded_user_id_is_decoded_before_it_is_checked(make_mt
     assert status == 200
     assert [m["id"] for m in orjson.loads(body)["data"]] == ["gpt-4o-mini"]
     assert config_api.calls == {"bob": 1}
+
+
+def test_split_user_path_answers_the_same_from_its_memo_and_refuses_afresh():
+    path = "/users/memo-user/v1/chat/completions"
+    assert paths.split_user_path(path) == ("memo-user", "/v1/chat/completions")
+    assert paths._SPLITS[path] == ("memo-user", "/v1/chat/completions")
+    assert paths.split_user_path(path) == ("memo-user", "/v1/chat/completions")
+    for refused, error in (
+        ("/users/-bad/v1/chat/completions", InvalidUserIdError),
+        ("/users/memo-user/v2/chat", NotFoundError),
+        ("/users/memo-user", NotFoundError),
+    ):
+        for _ in range(2):  # a refusal is never remembered
+            with pytest.raises(error):
+                paths.split_user_path(refused)
+        assert refused not in paths._SPLITS
+
+
+def test_split_user_path_keeps_no_long_path():
+    long_path = "/users/u/v1/" + "x" * 300
+    assert paths.split_user_path(long_path) == ("u", "/v1/" + "x" * 300)
+    assert long_path not in paths._SPLITS

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from proxy.errors import InvalidTokenError
+from proxy.tenancy.auth import presented_token
 from tests.helpers import raw_post_json
 
 CHAT = "/v1/chat/completions"
@@ -66,3 +69,31 @@ async def test_a_non_ascii_utf8_key_still_works(make_proxy):
         b'{"model": "m"}',
     )
     assert status == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        ({"Authorization": "Bearer abc"}, "abc"),
+        ({"Authorization": "bEaReR   abc  "}, "abc"),
+        ({"authorization": "BEARER abc"}, "abc"),
+        ({"Authorization": "Bearer", "x-api-key": "k"}, "k"),
+        ({"Authorization": "Bearer    ", "x-api-key": " k "}, "k"),
+        ({"Authorization": "Basic abc", "x-api-key": "k"}, "k"),
+        ({"Authorization": "Bearer\tabc"}, None),
+        ({"Authorization": "Bearerabc"}, None),
+        ({"Authorization": "Token abc"}, None),
+        ({"X-API-KEY": "   "}, None),
+        ({}, None),
+        ({"Authorization": "Bearer clé"}, "clé"),
+    ],
+)
+def test_the_presented_token_is_the_bearer_else_the_api_key(headers, token):
+    """The scheme is what precedes the first space, in any case; the token is stripped."""
+    assert presented_token(CIMultiDictProxy(CIMultiDict(headers))) == token
+
+
+def test_a_token_with_lone_surrogates_is_refused():
+    headers = CIMultiDictProxy(CIMultiDict({"Authorization": "Bearer ab\udcffc"}))
+    with pytest.raises(InvalidTokenError):
+        presented_token(headers)
