@@ -108,7 +108,7 @@ class RedisQuota:
         owed.owe(
             release,
             cost_micro,
-            (f"{r.member}:{r.tpm_tokens}", f"{r.member}:{tokens}", tokens - r.tpm_tokens)
+            (round(r.at * 1000), r.member, r.tpm_tokens, tokens)
             if correct
             else None,
         )

@@ -52,7 +52,7 @@ def test_every_key_of_a_tenant_is_in_its_hash_tag():
 
 def test_a_call_carries_what_is_owed_then_each_request():
     owed = Owed()
-    owed.owe(115, 40, ("ev0:115", "ev0:20", -95))
+    owed.owe(115, 40, (1_000, "ev0", 115, 20))
     call = script_call(
         "alice", "2026-11", owed, [reservation(budget=900), reservation("ev2", rpm=3)], 900
     )
@@ -65,9 +65,9 @@ def test_a_call_carries_what_is_owed_then_each_request():
         tpm_used_key("alice"),
     ]
     assert call[6:11] == [900, 60_000, 115, 40, 1]
-    assert call[11:14] == ["ev0:115", "ev0:20", -95]
+    assert call[11:15] == [1_000, "ev0", 115, 20]
     at = round(NOW * 1000)
-    assert call[14:] == [at, "ev1", 900, 115, -1, -1, 115, at, "ev2", -1, 115, 3, -1, 115]
+    assert call[15:] == [at, "ev1", 900, 115, -1, -1, 115, at, "ev2", -1, 115, 3, -1, 115]
     assert script_call("alice", "2026-11", None, [], 900)[8:] == [0, 0, 0]
 
 
