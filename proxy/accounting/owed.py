@@ -26,9 +26,7 @@ class Owed:
         self.corrections: list[Any] = []
         self.count = 0
 
-    def owe(
-        self, release: int, cost: int, correction: tuple[int, str, int, int] | None
-    ) -> None:
+    def owe(self, release: int, cost: int, correction: tuple[int, str, int, int] | None) -> None:
         """Count one finished request: micro-USD to release and to spend, its TPM fix."""
         self.release += release
         self.cost += cost

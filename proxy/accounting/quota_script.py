@@ -73,7 +73,11 @@ local function reserve(now, member, budget, estimate, rpm, tpm, tokens)
   end
   if rpm >= 0 then
     local gone = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', oldest)
-    if rpm_used == nil then rpm_used = redis.call('ZCARD', KEYS[3]) else rpm_used = rpm_used - gone end
+    if rpm_used == nil then
+      rpm_used = redis.call('ZCARD', KEYS[3])
+    else
+      rpm_used = rpm_used - gone
+    end
     if rpm_used + 1 > rpm then
       if rpm == 0 then return 2, window end
       local entry = redis.call('ZRANGE', KEYS[3], rpm_used - rpm, rpm_used - rpm, 'WITHSCORES')
@@ -126,7 +130,11 @@ end
 if reserving then
   redis.call('SET', KEYS[2], reserved, 'EX', ttl)
 elseif release > 0 then
-  if reserved > 0 then redis.call('SET', KEYS[2], reserved, 'KEEPTTL') else redis.call('DEL', KEYS[2]) end
+  if reserved > 0 then
+    redis.call('SET', KEYS[2], reserved, 'KEEPTTL')
+  else
+    redis.call('DEL', KEYS[2])
+  end
 end
 if rpm_added then redis.call('PEXPIRE', KEYS[3], window) end
 if tpm_added then redis.call('PEXPIRE', KEYS[4], window) end

@@ -108,9 +108,7 @@ class RedisQuota:
         owed.owe(
             release,
             cost_micro,
-            (round(r.at * 1000), r.member, r.tpm_tokens, tokens)
-            if correct
-            else None,
+            (round(r.at * 1000), r.member, r.tpm_tokens, tokens) if correct else None,
         )
 
     async def run(self) -> None:
