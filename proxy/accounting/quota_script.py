@@ -4,8 +4,9 @@ One EVALSHA of `SCRIPT` settles what a tenant owes for a month, then checks and
 reserves its queued requests (budget, RPM and TPM at once) in arrival order. Its keys
 are tagged by tenant (`spend:{t}:YYYY-MM`, `reserved:{t}:YYYY-MM`, `rpm:{t}`,
 `tpm:{t}` and its running total `tpm:{t}:used`), so a Redis Cluster runs it in one
-slot. `script_call` lays out one call's keys and arguments, `decide` applies one
-request's reply to its `Reservation`.
+slot. `script_call` lays out one call's keys and arguments (`CallHeads` keeps the
+constant head of each tenant's calls encoded), `decide` applies one request's reply
+to its `Reservation`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from proxy.accounting.owed import Owed
 from proxy.accounting.quota import WINDOW_S, Reservation, budget_exceeded, rate_limited
+from proxy.accounting.script_pipeline import Prefix
 
 # One call settles what a tenant owes for a month, then reserves its queued requests
 # in arrival order. KEYS: spend, reserved, rpm, tpm, tpm used. ARGV: reservation TTL
@@ -175,7 +177,14 @@ def script_call(
     tenant: str, month: str, owed: Owed | None, group: Sequence[Reservation], ttl: int
 ) -> list[Any]:
     """The EVALSHA arguments after the sha: key count, keys, then ARGV (see SCRIPT)."""
-    call: list[Any] = [
+    call = script_args(None, owed, group)
+    call[:1] = head_args(tenant, month, ttl)
+    return call
+
+
+def head_args(tenant: str, month: str, ttl: int) -> list[Any]:
+    """What every call of a tenant's month starts with: key count, keys, TTL, window."""
+    return [
         5,
         spend_key(tenant, month),
         reserved_key(tenant, month),
@@ -185,10 +194,14 @@ def script_call(
         ttl,
         round(WINDOW_S * 1000),
     ]
+
+
+def script_args(head: Any, owed: Owed | None, group: Sequence[Reservation]) -> list[Any]:
+    """`head` (what stands for `head_args`), what is owed, then each request in order."""
     if owed is None:
-        call += (0, 0, 0)
+        call: list[Any] = [head, 0, 0, 0]
     else:
-        call += (owed.release, owed.cost, len(owed.corrections) // 4, *owed.corrections)
+        call = [head, owed.release, owed.cost, len(owed.corrections) // 4, *owed.corrections]
     for r in group:
         call += (
             round(r.at * 1000),
@@ -200,6 +213,25 @@ def script_call(
             r.tpm_tokens,
         )
     return call
+
+
+class CallHeads:
+    """Each tenant-month's `head_args`, written as RESP once (`Prefix`) and reused by
+    every call; at most MAX_HEADS are kept, then they are made afresh."""
+
+    MAX_HEADS = 4096
+
+    def __init__(self, ttl: int) -> None:
+        self._ttl = ttl
+        self._heads: dict[tuple[str, str], Prefix] = {}
+
+    def of(self, tenant: str, month: str) -> Prefix:
+        head = self._heads.get((tenant, month))
+        if head is None:
+            if len(self._heads) >= self.MAX_HEADS:
+                self._heads.clear()
+            head = self._heads[tenant, month] = Prefix(head_args(tenant, month, self._ttl))
+        return head
 
 
 def decide(r: Reservation, outcome: int, wait_ms: int) -> None:
