@@ -124,14 +124,14 @@ def _bulk_strings(args: Sequence[Any]) -> tuple[int, str]:
     parts = []
     count = len(args)
     for arg in args:
-        if type(arg) is str:
-            text = arg
+        if type(arg) is int:  # most of them: written in ASCII
+            text = str(arg)
+            parts.append(f"\r\n${len(text)}\r\n{text}")
         elif type(arg) is Prefix:
             parts.append(arg.resp)
             count += len(arg.args) - 1
-            continue
         else:
-            text = str(arg)
-        size = len(text) if text.isascii() else len(text.encode())
-        parts.append(f"\r\n${size}\r\n{text}")
+            text = arg if type(arg) is str else str(arg)
+            size = len(text) if text.isascii() else len(text.encode())
+            parts.append(f"\r\n${size}\r\n{text}")
     return count, "".join(parts)
