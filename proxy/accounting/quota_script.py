@@ -33,7 +33,9 @@ from proxy.accounting.script_pipeline import Prefix
 # only released or corrected), each window's TTL refreshed once per call, and a
 # correction moves its entry by the score the gateway sent rather than one read back.
 SCRIPT = """
-local ttl, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- A number handed to redis.call is formatted (%.17g), slower than the call itself:
+-- what passes through unchanged is handed on as the ARGV string it came as.
+local ttl, window = ARGV[1], tonumber(ARGV[2])
 local release, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
 -- spend, reserved and the TPM total are read once, when first needed, and kept here;
 -- reserved and the TPM total are written once, at the end.
@@ -50,7 +52,7 @@ if release > 0 then
   if reserved < 0 then reserved = 0 end
 end
 if cost > 0 then
-  local total = redis.call('INCRBY', KEYS[1], cost)
+  local total = redis.call('INCRBY', KEYS[1], ARGV[4])
   if spent ~= nil then spent = total end
 end
 local corrected = false
@@ -67,7 +69,7 @@ end
 local reserving, rpm_added, tpm_added, tpm_refreshed = false, false, false, false
 local rpm_used -- the RPM window's size, once counted
 local function tokens_of(entry) return tonumber(string.match(entry, ':(%d+)$')) end
-local function reserve(now, member, budget, estimate, rpm, tpm, tokens)
+local function reserve(i, now, member, budget, estimate, rpm, tpm, tokens)
   local oldest = now - window
   if budget >= 0 then
     load()
@@ -99,9 +101,9 @@ local function reserve(now, member, budget, estimate, rpm, tpm, tokens)
       if tokens > tpm then return 3, window end
       local left = used
       local entries = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
-      for i = 1, #entries, 2 do
-        left = left - tokens_of(entries[i])
-        if left + tokens <= tpm then return 3, tonumber(entries[i + 1]) + window - now end
+      for j = 1, #entries, 2 do
+        left = left - tokens_of(entries[j])
+        if left + tokens <= tpm then return 3, tonumber(entries[j + 1]) + window - now end
       end
       return 3, window
     end
@@ -111,11 +113,11 @@ local function reserve(now, member, budget, estimate, rpm, tpm, tokens)
     reserving = true
   end
   if rpm >= 0 then
-    rpm_used = rpm_used + redis.call('ZADD', KEYS[3], now, member)
+    rpm_used = rpm_used + redis.call('ZADD', KEYS[3], ARGV[i], member)
     rpm_added = true
   end
   if tpm >= 0 then
-    redis.call('ZADD', KEYS[4], now, member .. ':' .. tokens)
+    redis.call('ZADD', KEYS[4], ARGV[i], member .. ':' .. ARGV[i + 6])
     used = used + tokens
     tpm_added, tpm_refreshed = true, true
   end
@@ -123,7 +125,7 @@ local function reserve(now, member, budget, estimate, rpm, tpm, tokens)
 end
 local out = {}
 for i = first, #ARGV, 7 do
-  local outcome, wait = reserve(tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2]),
+  local outcome, wait = reserve(i, tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2]),
     tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]))
   out[#out + 1] = outcome
   out[#out + 1] = wait
@@ -138,11 +140,11 @@ elseif release > 0 then
     redis.call('DEL', KEYS[2])
   end
 end
-if rpm_added then redis.call('PEXPIRE', KEYS[3], window) end
-if tpm_added then redis.call('PEXPIRE', KEYS[4], window) end
+if rpm_added then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
+if tpm_added then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
 -- The TPM total lives as long as its window; a correction alone keeps its TTL.
 if tpm_refreshed then
-  redis.call('SET', KEYS[5], used, 'PX', window)
+  redis.call('SET', KEYS[5], used, 'PX', ARGV[2])
 elseif corrected then
   redis.call('SET', KEYS[5], used, 'KEEPTTL')
 end
