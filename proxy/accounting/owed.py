@@ -22,19 +22,20 @@ class Owed:
     def __init__(self) -> None:
         self.release = 0
         self.cost = 0
-        self.corrections: list[Any] = []  # flat: member reserved, member actual, difference
+        # flat, per correction: its entry's score (ms), member, tokens reserved, actual
+        self.corrections: list[Any] = []
         self.count = 0
 
-    def owe(self, release: int, cost: int, correction: tuple[str, str, int] | None) -> None:
+    def owe(self, release: int, cost: int, correction: tuple[int, str, int, int] | None) -> None:
         """Count one finished request: micro-USD to release and to spend, its TPM fix."""
         self.release += release
         self.cost += cost
         self.count += 1
-        if correction is not None and len(self.corrections) < 3 * MAX_CORRECTIONS:
+        if correction is not None and len(self.corrections) < 4 * MAX_CORRECTIONS:
             self.corrections += correction
 
     def add(self, other: Owed) -> None:
         self.release += other.release
         self.cost += other.cost
-        self.corrections += other.corrections[: 3 * MAX_CORRECTIONS - len(self.corrections)]
+        self.corrections += other.corrections[: 4 * MAX_CORRECTIONS - len(self.corrections)]
         self.count += other.count

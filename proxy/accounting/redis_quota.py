@@ -31,7 +31,7 @@ from typing import Any
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.owed import Owed
 from proxy.accounting.quota import Reservation
-from proxy.accounting.quota_script import SCRIPT, SCRIPT_SHA, decide, script_call
+from proxy.accounting.quota_script import SCRIPT, SCRIPT_SHA, CallHeads, decide, script_args
 from proxy.accounting.script_pipeline import ScriptPipeline
 from proxy.errors import BudgetUnavailableError
 from proxy.redis_gate import RedisClient, RedisGate, RedisUnavailable
@@ -59,14 +59,14 @@ class RedisQuota:
         self._scripts = ScriptPipeline(redis, SCRIPT, SCRIPT_SHA)
         self._gate = gate
         self._fail_open = fail_open
-        self._ttl = max(1, round(reservation_ttl))
+        self._heads = CallHeads(max(1, round(reservation_ttl)))
         self._local = fallback or LocalQuota()
         self._interval = settle_interval
         self._reserving: list[Reservation] = []
         self._owed: dict[_Key, Owed] = {}
         self._undecided: list[tuple[Reservation, int, int]] = []
         self._due = asyncio.Event()
-        self._idle = False  # the loop waits for a reservation with no deadline
+        self._deadline: asyncio.TimerHandle | None = None  # wakes the loop to settle
         self._closing = False
         self._settled_at = 0.0  # loop time of the last cycle that sent everything owed
         self.counters: dict[str, int] = {
@@ -103,38 +103,44 @@ class RedisQuota:
         owed = self._owed.get((r.tenant, r.month))
         if owed is None:
             owed = self._owed[r.tenant, r.month] = Owed()
-            if self._idle:  # let it wait with a deadline: sent within the interval
-                self._due.set()
+            if self._deadline is None:
+                self._settle_by_deadline()
         owed.owe(
             release,
             cost_micro,
-            (f"{r.member}:{r.tpm_tokens}", f"{r.member}:{tokens}", tokens - r.tpm_tokens)
-            if correct
-            else None,
+            (round(r.at * 1000), r.member, r.tpm_tokens, tokens) if correct else None,
         )
 
     async def run(self) -> None:
         """Reserve what is queued, settle what is owed; until closed and settled."""
+        loop = asyncio.get_running_loop()
         while True:
             if self._closing:
+                if self._deadline is not None:
+                    self._deadline.cancel()
                 if not await self.flush():
                     self._drop_owed("shutting down with Redis unavailable")
                 return
-            loop = asyncio.get_running_loop()
-            due = self._settled_at + self._interval  # everything owed is sent by then
             if not self._reserving:
-                self._idle = not self._owed
-                try:
-                    async with asyncio.timeout_at(due if self._owed else None):
-                        await self._due.wait()
-                except TimeoutError:
-                    pass
-                self._idle = False
+                await self._due.wait()  # a reservation, or the deadline of what is owed
             self._due.clear()
-            settle_all = loop.time() >= due
+            settle_all = loop.time() >= self._settled_at + self._interval
             if settle_all:
                 self._settled_at = loop.time()
             await self._cycle(settle_all)
+            if self._owed and self._deadline is None:
+                self._settle_by_deadline()
+
+    def _settle_by_deadline(self) -> None:
+        """Wake the loop when everything owed is due (one timer, not a wake per
+        settlement: at one request at a time, a settlement rides on the next call)."""
+        self._deadline = asyncio.get_running_loop().call_at(
+            self._settled_at + self._interval, self._wake_to_settle
+        )
+
+    def _wake_to_settle(self) -> None:
+        self._deadline = None
+        self._due.set()
 
     async def flush(self) -> bool:
         """Reserve and settle everything queued now; False when Redis did not take it."""
@@ -160,7 +166,8 @@ class RedisQuota:
         keys = list(groups)
         keys += [k for k in self._owed if k not in groups] if settle_all else []
         owed = {k: self._owed.pop(k) for k in keys if k in self._owed}
-        calls = [script_call(*k, owed.get(k), groups.get(k, ()), self._ttl) for k in keys]
+        heads = self._heads
+        calls = [script_args(heads.of(*k), owed.get(k), groups.get(k, ())) for k in keys]
         try:
             replies = (
                 await self._gate.run(lambda: self._scripts.send(calls), "budget") if calls else []

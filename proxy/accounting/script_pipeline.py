@@ -13,6 +13,10 @@ A Redis that lacks the script (restart, SCRIPT FLUSH) answers NOSCRIPT: the scri
 loaded once and those calls sent again. Errors come back as replies, one per call,
 never raised. A client without a single connection pool (a cluster client) gets its
 calls sent as a redis-py pipeline.
+
+The commands are built as one str and encoded once (the cheapest way CPython has to
+write integers in RESP); an argument may be a `Prefix`, arguments many calls share (a
+tenant's keys) written as RESP once, which stands for its arguments.
 """
 
 from __future__ import annotations
@@ -26,6 +30,16 @@ from redis.exceptions import NoScriptError, ResponseError
 from proxy.redis_gate import RedisClient
 
 
+class Prefix:
+    """Arguments shared by many calls, and their RESP bulk strings."""
+
+    __slots__ = ("args", "resp")
+
+    def __init__(self, args: Sequence[Any]) -> None:
+        self.args = tuple(args)
+        self.resp = _bulk_strings(self.args)[1]
+
+
 class ScriptPipeline:
     """Sends calls of `script` (whose SHA-1 is `sha`) to `redis`, one round trip each
     time; `close` closes its connection."""
@@ -34,7 +48,7 @@ class ScriptPipeline:
         self._redis = redis
         self._script = script
         self._sha = sha
-        self._sha_bytes = sha.encode()
+        self._command = f"\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha}"
         self._connection: AbstractConnection | None = None
 
     async def send(self, calls: Sequence[Sequence[Any]]) -> list[Any]:
@@ -58,7 +72,7 @@ class ScriptPipeline:
             return await self._pipeline(calls)
         try:
             await connection.send_packed_command(
-                _evalsha_commands(self._sha_bytes, calls), check_health=False
+                _evalsha_commands(self._command, calls), check_health=False
             )
             replies: list[Any] = []
             for _ in calls:
@@ -88,23 +102,36 @@ class ScriptPipeline:
             # Not pipe.evalsha: redis-py blocks that name in a cluster pipeline; the
             # command itself is routed by its keys (one slot: they share the tenant's
             # tag), and the pipeline sends each node its share at once.
-            pipe.execute_command("EVALSHA", self._sha, *call)
+            args = [a for arg in call for a in (arg.args if type(arg) is Prefix else (arg,))]
+            pipe.execute_command("EVALSHA", self._sha, *args)
         return list(await pipe.execute(raise_on_error=False))
 
 
-def _evalsha_commands(sha: bytes, calls: Sequence[Sequence[Any]]) -> bytes:
-    """The calls as RESP commands, `EVALSHA sha *call` each: str and int arguments
-    (what the quota sends) written directly, anything else as its str()."""
-    out = bytearray()
+def _evalsha_commands(command: str, calls: Sequence[Sequence[Any]]) -> bytes:
+    """The calls as RESP commands, `command` (EVALSHA and the sha, each with its CRLF
+    first) and the arguments each: str and int arguments (what the quota sends) written
+    directly, a Prefix as its RESP, anything else as its str()."""
+    parts = []
     for call in calls:
-        out += b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n" % (len(call) + 2, len(sha), sha)
-        for arg in call:
-            data = (
-                arg.encode()
-                if isinstance(arg, str)
-                else b"%d" % arg
-                if type(arg) is int
-                else str(arg).encode()
-            )
-            out += b"$%d\r\n%s\r\n" % (len(data), data)
-    return bytes(out)
+        count, args = _bulk_strings(call)
+        parts.append(f"*{2 + count}{command}{args}\r\n")
+    return "".join(parts).encode()
+
+
+def _bulk_strings(args: Sequence[Any]) -> tuple[int, str]:
+    """How many arguments, and their RESP bulk strings, each CRLF first (its length
+    counted in UTF-8 bytes)."""
+    parts = []
+    count = len(args)
+    for arg in args:
+        if type(arg) is int:  # most of them: written in ASCII
+            text = str(arg)
+            parts.append(f"\r\n${len(text)}\r\n{text}")
+        elif type(arg) is Prefix:
+            parts.append(arg.resp)
+            count += len(arg.args) - 1
+        else:
+            text = arg if type(arg) is str else str(arg)
+            size = len(text) if text.isascii() else len(text.encode())
+            parts.append(f"\r\n${size}\r\n{text}")
+    return count, "".join(parts)

@@ -52,7 +52,7 @@ def test_every_key_of_a_tenant_is_in_its_hash_tag():
 
 def test_a_call_carries_what_is_owed_then_each_request():
     owed = Owed()
-    owed.owe(115, 40, ("ev0:115", "ev0:20", -95))
+    owed.owe(115, 40, (1_000, "ev0", 115, 20))
     call = script_call(
         "alice", "2026-11", owed, [reservation(budget=900), reservation("ev2", rpm=3)], 900
     )
@@ -65,9 +65,9 @@ def test_a_call_carries_what_is_owed_then_each_request():
         tpm_used_key("alice"),
     ]
     assert call[6:11] == [900, 60_000, 115, 40, 1]
-    assert call[11:14] == ["ev0:115", "ev0:20", -95]
+    assert call[11:15] == [1_000, "ev0", 115, 20]
     at = round(NOW * 1000)
-    assert call[14:] == [at, "ev1", 900, 115, -1, -1, 115, at, "ev2", -1, 115, 3, -1, 115]
+    assert call[15:] == [at, "ev1", 900, 115, -1, -1, 115, at, "ev2", -1, 115, 3, -1, 115]
     assert script_call("alice", "2026-11", None, [], 900)[8:] == [0, 0, 0]
 
 
@@ -100,3 +100,48 @@ def test_a_grant_is_held_in_redis():
     r = reservation(budget=900)
     decide(r, 0, 0)
     assert (r.state, r.error) == (Reservation.GRANTED, None)
+
+
+async def test_a_reservation_refreshes_the_ttl_and_a_release_alone_keeps_it(redis_client):
+    key = reserved_key("alice", "2026-11")
+    call = script_call("alice", "2026-11", None, [reservation(budget=10_000)], 900)
+    assert await redis_client.eval(SCRIPT, *call) == [0, 0]
+    assert 899 <= await redis_client.ttl(key) <= 900
+    await redis_client.expire(key, 50)  # as if the reservation were 850 s old
+    owed = Owed()
+    owed.owe(100, 0, None)  # 15 micro-USD of the 115 still held by another request
+    assert await redis_client.eval(SCRIPT, *script_call("alice", "2026-11", owed, [], 900)) == []
+    assert int(await redis_client.get(key)) == 15
+    assert 0 < await redis_client.ttl(key) <= 50  # a release refreshes nothing
+    call = script_call("alice", "2026-11", None, [reservation("ev2", budget=10_000)], 900)
+    assert await redis_client.eval(SCRIPT, *call) == [0, 0]
+    assert int(await redis_client.get(key)) == 130
+    assert 899 <= await redis_client.ttl(key) <= 900
+
+
+async def test_the_tpm_total_follows_corrections_and_the_window(redis_client):
+    used = tpm_used_key("alice")
+    at = round(NOW * 1000)
+
+    async def run(owed: Owed | None, *group: Reservation) -> list[int]:
+        reply: list[int] = await redis_client.eval(
+            SCRIPT, *script_call("alice", "2026-11", owed, group, 900)
+        )
+        return reply
+
+    assert await run(None, reservation("ev1", tpm=1_000)) == [0, 0]
+    assert int(await redis_client.get(used)) == 115
+    await redis_client.pexpire(used, 20_000)
+    await redis_client.pexpire(tpm_key("alice"), 20_000)
+    owed = Owed()
+    owed.owe(0, 0, (at, "ev1", 115, 40))  # the request used 40 tokens, not 115
+    assert await run(owed) == []
+    assert int(await redis_client.get(used)) == 40
+    assert await redis_client.zrange(tpm_key("alice"), 0, -1) == [b"ev1:40"]
+    assert 0 < await redis_client.pttl(used) <= 20_000  # a correction alone keeps the TTL
+    later = reservation("ev2", tpm=1_000)
+    later.at = NOW + 60.001  # ev1 has left the window
+    assert await run(None, later) == [0, 0]
+    assert int(await redis_client.get(used)) == 115
+    assert await redis_client.zrange(tpm_key("alice"), 0, -1) == [b"ev2:115"]
+    assert 59_000 < await redis_client.pttl(used) <= 60_000
