@@ -2,7 +2,8 @@
 
 `schema_version` is a one-row table (column `version`, an integer); version N means
 steps 1..N were applied. Both dialects have the same number of steps. Each step is
-idempotent (`IF NOT EXISTS`), so a step cut short re-runs cleanly. SQLite migrates
+idempotent (`IF [NOT] EXISTS`, or MySQL's index drop built only when the index is
+there), so a step cut short re-runs cleanly. SQLite migrates
 itself at open, in one `BEGIN IMMEDIATE` transaction (several workers opening one
 file wait for each other). MySQL migrates only in `tenant-proxy db migrate`, under a
 named lock; at start `check_mysql` refuses a missing, older or newer schema.
@@ -85,6 +86,9 @@ SQLITE_STEPS: Steps = (
             PRIMARY KEY (tenant_id, day, model)
         ) WITHOUT ROWID""",
     ),
+    # No query reads usage_records by (tenant_id, day) (the metering API reads the
+    # rollups; the batch rollup reads by batch_id), and every insert paid for it.
+    ("DROP INDEX IF EXISTS usage_records_by_tenant",),
 )
 
 # ascii_bin: tenant and token ids compare and sort byte by byte, as in SQLite.
@@ -153,6 +157,17 @@ MYSQL_STEPS: Steps = (
             refused BIGINT NOT NULL,
             PRIMARY KEY (tenant_id, day, model)
         ) ENGINE=InnoDB""",
+    ),
+    # As SQLite's step 3. MySQL has no DROP INDEX IF EXISTS (MariaDB has): the
+    # statement is built only when the index is there, so a re-run is a no-op.
+    (
+        "SET @drop_usage_index = IF((SELECT COUNT(*) FROM information_schema.statistics "
+        "WHERE table_schema = DATABASE() AND table_name = 'usage_records' "
+        "AND index_name = 'usage_records_by_tenant') > 0, "
+        "'ALTER TABLE usage_records DROP INDEX usage_records_by_tenant', 'DO 0')",
+        "PREPARE drop_usage_index FROM @drop_usage_index",
+        "EXECUTE drop_usage_index",
+        "DEALLOCATE PREPARE drop_usage_index",
     ),
 )
 
