@@ -87,9 +87,26 @@ SQLITE_STEPS: Steps = (
         ) WITHOUT ROWID""",
     ),
     # No query reads usage_records by (tenant_id, day) (the metering API reads the
-    # rollups; the batch rollup reads by batch_id), and every insert paid for it.
-    ("DROP INDEX IF EXISTS usage_records_by_tenant",),
+    # rollups), nor by batch_id alone (a batch's rollup finds its rows by event_id),
+    # and every ledger insert paid for both indexes.
+    (
+        "DROP INDEX IF EXISTS usage_records_by_tenant",
+        "DROP INDEX IF EXISTS usage_records_by_batch",
+    ),
 )
+
+
+def _drop_index_if_exists(table: str, index: str) -> tuple[str, ...]:
+    """MySQL statements dropping the index when it exists, and doing nothing otherwise."""
+    return (
+        "SET @drop_index = IF((SELECT COUNT(*) FROM information_schema.statistics "
+        f"WHERE table_schema = DATABASE() AND table_name = '{table}' "
+        f"AND index_name = '{index}') > 0, 'ALTER TABLE {table} DROP INDEX {index}', 'DO 0')",
+        "PREPARE drop_index FROM @drop_index",
+        "EXECUTE drop_index",
+        "DEALLOCATE PREPARE drop_index",
+    )
+
 
 # ascii_bin: tenant and token ids compare and sort byte by byte, as in SQLite.
 MYSQL_STEPS: Steps = (
@@ -158,16 +175,11 @@ MYSQL_STEPS: Steps = (
             PRIMARY KEY (tenant_id, day, model)
         ) ENGINE=InnoDB""",
     ),
-    # As SQLite's step 3. MySQL has no DROP INDEX IF EXISTS (MariaDB has): the
-    # statement is built only when the index is there, so a re-run is a no-op.
+    # As SQLite's step 3. MySQL has no DROP INDEX IF EXISTS (MariaDB has): each drop
+    # is built only when its index is there, so a re-run is a no-op.
     (
-        "SET @drop_usage_index = IF((SELECT COUNT(*) FROM information_schema.statistics "
-        "WHERE table_schema = DATABASE() AND table_name = 'usage_records' "
-        "AND index_name = 'usage_records_by_tenant') > 0, "
-        "'ALTER TABLE usage_records DROP INDEX usage_records_by_tenant', 'DO 0')",
-        "PREPARE drop_usage_index FROM @drop_usage_index",
-        "EXECUTE drop_usage_index",
-        "DEALLOCATE PREPARE drop_usage_index",
+        *_drop_index_if_exists("usage_records", "usage_records_by_tenant"),
+        *_drop_index_if_exists("usage_records", "usage_records_by_batch"),
     ),
 )
 

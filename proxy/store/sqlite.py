@@ -21,7 +21,7 @@ import aiosqlite
 from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import migrate_sqlite
-from proxy.store.usage import ROLLUP_WIDTH, SQLITE, UsageRow, rollup_groups
+from proxy.store.usage import ROLLUP_WIDTH, SQLITE, UsageRow, rollup_args, rollup_groups
 
 _INSERT_ONE = SQLITE.insert(1)  # run once per row (executemany): one prepared statement
 
@@ -180,7 +180,7 @@ class SQLiteBackend:
                 groups = rollup_groups(rows)
                 await db.execute(SQLITE.upsert(len(groups) // ROLLUP_WIDTH), groups)
             elif inserted > 0:
-                await db.execute(SQLITE.rollup(), (batch_id,))
+                await db.execute(SQLITE.rollup(len(rows)), rollup_args(rows, batch_id))
         return inserted
 
     async def usage_sums(

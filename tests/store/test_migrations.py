@@ -137,12 +137,11 @@ def _usage_indexes(url: StoreURL) -> set[str]:
     return {str(r[2]) for r in mysql_admin("SHOW INDEX FROM usage_records", url.database)}
 
 
-async def test_v3_drops_the_unread_usage_index_keeping_records_and_rollups(store_url):
+async def test_v3_drops_the_unread_usage_indexes_keeping_records_and_rollups(store_url):
     await _write_usage_at_v2(store_url)
-    assert "usage_records_by_tenant" in _usage_indexes(store_url)
+    assert {"usage_records_by_tenant", "usage_records_by_batch"} <= _usage_indexes(store_url)
     assert await migrate_database(store_url, store_timeout=5) == (2, SCHEMA_VERSION)
-    indexes = _usage_indexes(store_url)
-    assert "usage_records_by_tenant" not in indexes and "usage_records_by_batch" in indexes
+    assert not {"usage_records_by_tenant", "usage_records_by_batch"} & _usage_indexes(store_url)
     store = await open_store(store_url, ring("new"), store_timeout=5)
     try:
         table = UsageTable(store.backend, timeout=5)
@@ -173,4 +172,4 @@ async def test_v3_runs_again_cleanly_once_the_index_is_gone(store_url):
             assert await migrate_mysql(conn, again) == (SCHEMA_VERSION, SCHEMA_VERSION + 1)
         finally:
             conn.close()
-    assert "usage_records_by_tenant" not in _usage_indexes(store_url)
+    assert not {"usage_records_by_tenant", "usage_records_by_batch"} & _usage_indexes(store_url)
