@@ -21,7 +21,7 @@ from proxy.admin.app import create_admin_app
 from proxy.admin.config_api import config_document_handler
 from proxy.admin.ui import create_ui_app, redirect_to_ui
 from proxy.api import routes
-from proxy.api.connection import GatewayServer, expect_continue
+from proxy.api.connection import GatewayServer
 from proxy.ids import IdGenerator
 from proxy.lifecycle import Lifecycle
 from proxy.readiness import ReadinessCheck, StaticConfigCheck
@@ -80,14 +80,10 @@ async def create_app(
             "/admin/", create_admin_app(settings.auth.admin_key, store=settings.uses_store)
         )
     api_keys = (settings.auth.admin_key, settings.tenancy.config_api_key)
+    config = None
     if settings.uses_store and any(api_keys):
-        # Before routes.setup: the /users/{tail} proxy route must not see it first.
-        app.router.add_get(
-            "/users/{user_id}/config",
-            config_document_handler(*api_keys),
-            expect_handler=expect_continue,
-        )
-    routes.setup(app, settings)
+        config = config_document_handler(*api_keys)  # GET /users/{user_id}/config
+    routes.setup(app, settings, config=config)
     return app
 
 

@@ -70,7 +70,8 @@ def _utc_day(days: int) -> str:
 
 
 def usage_row(record: UsageRecord) -> UsageRow:
-    """The stored form of a record (tenant set); amounts in micro-USD."""
+    """The stored form of a record (tenant set); amounts in micro-USD, flags 0 or 1
+    (sqlite3 binds an int as it is, where a bool costs it an adapter lookup)."""
     forwarded = record.attempts > 0
     cost = None if record.cost_usd is None else round(record.cost_usd * 1_000_000)
     has_tokens = record.input_tokens is not None or record.output_tokens is not None
@@ -92,12 +93,12 @@ def usage_row(record: UsageRecord) -> UsageRow:
         cost,
         record.duration_ms,
         record.upstream_ms,
-        record.stream,
-        record.usage_estimated,
+        1 if record.stream else 0,
+        1 if record.usage_estimated else 0,
         record.attempts,
-        forwarded,
-        not forwarded and record.status >= 400,
-        forwarded and cost is None and has_tokens,
+        1 if forwarded else 0,
+        1 if not forwarded and record.status >= 400 else 0,
+        1 if forwarded and cost is None and has_tokens else 0,
     )
 
 

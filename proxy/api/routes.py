@@ -27,6 +27,11 @@ from proxy.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _TAIL = r"{tail:[\s\S]*}"
+CONFIG_PATH = "/users/{user_id}/config"  # the store as a Config API (proxy.admin.config_api)
+# Any tail but the one CONFIG_PATH's resource matches (aiohttp's `{user_id}` is
+# [^{}/]+; `\x7b\x7d` are the braces): with it, the proxy route is tried first on
+# /users/..., and a proxied request never tries the config route.
+_TAIL_BUT_CONFIG = r"{tail:(?![^/\x7b\x7d]+/config\Z)[\s\S]*}"
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
@@ -45,7 +50,9 @@ def _checked_target(handler: Handler) -> Handler:
     return checked
 
 
-def setup(app: web.Application, settings: Settings) -> None:
+def setup(app: web.Application, settings: Settings, *, config: Handler | None = None) -> None:
+    """`config`: GET CONFIG_PATH's handler (built-in-store mode with an admin or Config
+    API key); its other methods get the proxy's answer, as on any /users/ path."""
     router = app.router
     router.add_get("/healthz", _checked_target(health.healthz), expect_handler=expect_continue)
     router.add_get(
@@ -63,7 +70,14 @@ def setup(app: web.Application, settings: Settings) -> None:
         app.on_response_prepare.append(cors.on_prepare)
     # Preflights go first on each resource, so they never reach routing or config.
     proxied = ("/users/" if settings.is_multi_tenant else "/v1/") + _TAIL
+    if config is not None:
+        proxied = "/users/" + _TAIL_BUT_CONFIG
     for path, handler in ((proxied, proxy), ("/" + _TAIL, not_found)):
         if cors is not None:
             router.add_route("OPTIONS", path, _checked_target(cors.preflight))
         router.add_route("*", path, handler, expect_handler=expect_continue)  # 405: proxy's
+    if config is not None:  # after the proxy route: candidates of /users go in order
+        if cors is not None:
+            router.add_route("OPTIONS", CONFIG_PATH, _checked_target(cors.preflight))
+        router.add_get(CONFIG_PATH, config, expect_handler=expect_continue)
+        router.add_route("*", CONFIG_PATH, proxy, expect_handler=expect_continue)

@@ -2,7 +2,8 @@
 
 `schema_version` is a one-row table (column `version`, an integer); version N means
 steps 1..N were applied. Both dialects have the same number of steps. Each step is
-idempotent (`IF NOT EXISTS`), so a step cut short re-runs cleanly. SQLite migrates
+idempotent (`IF [NOT] EXISTS`, or MySQL's index drop built only when the index is
+there), so a step cut short re-runs cleanly. SQLite migrates
 itself at open, in one `BEGIN IMMEDIATE` transaction (several workers opening one
 file wait for each other). MySQL migrates only in `tenant-proxy db migrate`, under a
 named lock; at start `check_mysql` refuses a missing, older or newer schema.
@@ -85,7 +86,27 @@ SQLITE_STEPS: Steps = (
             PRIMARY KEY (tenant_id, day, model)
         ) WITHOUT ROWID""",
     ),
+    # No query reads usage_records by (tenant_id, day) (the metering API reads the
+    # rollups), nor by batch_id alone (a batch's rollup finds its rows by event_id),
+    # and every ledger insert paid for both indexes.
+    (
+        "DROP INDEX IF EXISTS usage_records_by_tenant",
+        "DROP INDEX IF EXISTS usage_records_by_batch",
+    ),
 )
+
+
+def _drop_index_if_exists(table: str, index: str) -> tuple[str, ...]:
+    """MySQL statements dropping the index when it exists, and doing nothing otherwise."""
+    return (
+        "SET @drop_index = IF((SELECT COUNT(*) FROM information_schema.statistics "
+        f"WHERE table_schema = DATABASE() AND table_name = '{table}' "
+        f"AND index_name = '{index}') > 0, 'ALTER TABLE {table} DROP INDEX {index}', 'DO 0')",
+        "PREPARE drop_index FROM @drop_index",
+        "EXECUTE drop_index",
+        "DEALLOCATE PREPARE drop_index",
+    )
+
 
 # ascii_bin: tenant and token ids compare and sort byte by byte, as in SQLite.
 MYSQL_STEPS: Steps = (
@@ -153,6 +174,12 @@ MYSQL_STEPS: Steps = (
             refused BIGINT NOT NULL,
             PRIMARY KEY (tenant_id, day, model)
         ) ENGINE=InnoDB""",
+    ),
+    # As SQLite's step 3. MySQL has no DROP INDEX IF EXISTS (MariaDB has): each drop
+    # is built only when its index is there, so a re-run is a no-op.
+    (
+        *_drop_index_if_exists("usage_records", "usage_records_by_tenant"),
+        *_drop_index_if_exists("usage_records", "usage_records_by_batch"),
     ),
 )
 

@@ -20,7 +20,14 @@ from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExists
 from proxy.store import StoreSetupError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import check_mysql
-from proxy.store.usage import MYSQL, ROLLUP_WIDTH, UsageRow, flatten, rollup_groups
+from proxy.store.usage import (
+    MYSQL,
+    ROLLUP_WIDTH,
+    UsageRow,
+    flatten,
+    rollup_args,
+    rollup_groups,
+)
 
 _DUPLICATE_KEY = 1062
 _UNKNOWN_DATABASE = 1049
@@ -239,7 +246,7 @@ class MySQLBackend:
                 groups = rollup_groups(rows)
                 await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)
             elif inserted > 0:
-                await cur.execute(MYSQL.rollup(), (batch_id,))
+                await cur.execute(MYSQL.rollup(len(rows)), rollup_args(rows, batch_id))
         return inserted
 
     async def usage_sums(

@@ -21,7 +21,7 @@ import aiosqlite
 from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import migrate_sqlite
-from proxy.store.usage import ROLLUP_WIDTH, SQLITE, UsageRow, rollup_groups
+from proxy.store.usage import ROLLUP_WIDTH, SQLITE, UsageRow, rollup_args, rollup_groups
 
 _INSERT_ONE = SQLITE.insert(1)  # run once per row (executemany): one prepared statement
 
@@ -61,6 +61,7 @@ class SQLiteBackend:
             await db.execute("SELECT 1 FROM schema_version")
 
     async def close(self) -> None:
+        await self._serial.wait_closed()
         await self._db.close()
 
     async def insert_tenant(self, row: StoredTenant) -> None:
@@ -179,7 +180,7 @@ class SQLiteBackend:
                 groups = rollup_groups(rows)
                 await db.execute(SQLITE.upsert(len(groups) // ROLLUP_WIDTH), groups)
             elif inserted > 0:
-                await db.execute(SQLITE.rollup(), (batch_id,))
+                await db.execute(SQLITE.rollup(len(rows)), rollup_args(rows, batch_id))
         return inserted
 
     async def usage_sums(
@@ -202,22 +203,25 @@ async def _fetch(db: aiosqlite.Connection, sql: str, args: Iterable[Any]) -> lis
 class _Serial:
     """One operation at a time on the connection; sqlite3 errors become StoreUnavailableError.
 
-    An operation cancelled by the store timeout may leave its transaction open (the
-    connection's thread still runs the statement): the next one rolls it back first.
+    An operation cancelled by the store timeout may leave its transaction open: the
+    connection's thread still runs the statement (a `BEGIN IMMEDIATE` waiting for
+    another process's lock takes it later). Until rolled back it holds the file's
+    write lock, and every other process's writer waits for it and fails with
+    "database is locked": so the rollback is queued at once, behind that statement,
+    by a task of its own (the next operation rolls back first if it comes sooner).
     """
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
         self._dirty = False
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def use(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
             try:
-                if self._dirty:
-                    self._dirty = False
-                    await self._db.rollback()
+                await self._roll_back_if_dirty()
                 yield self._db
             except sqlite3.IntegrityError:
                 raise
@@ -227,15 +231,42 @@ class _Serial:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self.use() as db:
-            self._dirty = True
-            await db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-            except asyncio.CancelledError:
-                raise  # the statement may still run: the next operation rolls back
-            except BaseException:
-                await db.rollback()
+                self._dirty = True
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except asyncio.CancelledError:
+                    raise
+                except BaseException:
+                    await db.rollback()
+                    self._dirty = False
+                    raise
+                await db.commit()
                 self._dirty = False
+            except asyncio.CancelledError:
+                # The statement may still run: roll back once it has (FIFO on the lock,
+                # and on the connection's queue, so never into a later transaction).
+                cleanup = asyncio.get_running_loop().create_task(self._clean_up())
+                self._cleanups.add(cleanup)
+                cleanup.add_done_callback(self._cleanups.discard)
                 raise
-            await db.commit()
+
+    async def _roll_back_if_dirty(self) -> None:
+        if self._dirty:
             self._dirty = False
+            await self._db.rollback()
+
+    async def _clean_up(self) -> None:
+        """After a cancelled transaction: roll back as soon as the connection is free."""
+        async with self._lock:
+            try:
+                await self._roll_back_if_dirty()
+            except (sqlite3.Error, ValueError):
+                pass  # closed meanwhile (the transaction went with it) or broken: the
+                # next operation reports that
+
+    async def wait_closed(self) -> None:
+        """Before the connection closes: the rollbacks of cancelled transactions."""
+        if self._cleanups:
+            await asyncio.wait(list(self._cleanups))

@@ -49,12 +49,13 @@ class UsageRow(NamedTuple):
     cost_micro: int | None  # None: unpriced (or no tokens)
     duration_ms: float
     upstream_ms: float | None
-    stream: bool
-    usage_estimated: bool
+    # The flags are 0 or 1 (ints, as stored: sqlite3 binds a bool through its adapters).
+    stream: int
+    usage_estimated: int
     attempts: int
-    forwarded: bool  # at least one upstream try
-    refused: bool  # answered by the proxy itself with an error, never forwarded
-    unpriced: bool  # forwarded, tokens known, no price
+    forwarded: int  # at least one upstream try
+    refused: int  # answered by the proxy itself with an error, never forwarded
+    unpriced: int  # forwarded, tokens known, no price
 
 
 COLUMNS = ("batch_id", *UsageRow._fields)
@@ -123,14 +124,17 @@ class UsageSQL:
         columns = ", ".join(COLUMNS)
         return f"INSERT INTO usage_records ({columns}) VALUES {values}{self.skip_duplicate}"
 
-    def rollup(self) -> str:
-        """The rollups of one batch's newly inserted rows (found by their batch id)."""
+    def rollup(self, count: int) -> str:
+        """The rollups of one batch's newly inserted rows: of its `count` event ids
+        (`rollup_args`), those stored with its batch id (read by primary key)."""
+        p = self.placeholder
         return (
             f"INSERT INTO usage_daily (tenant_id, day, model, {', '.join(SUMS)}) "
             "SELECT tenant_id, day, model, SUM(forwarded), COALESCE(SUM(input_tokens), 0), "
             "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
             "COALESCE(SUM(cost_micro), 0), SUM(unpriced), SUM(refused) "
-            f"FROM usage_records WHERE batch_id = {self.placeholder} "
+            f"FROM usage_records WHERE batch_id = {p} "
+            f"AND event_id IN ({', '.join([p] * count)}) "
             f"GROUP BY tenant_id, day, model {self.on_conflict}"
             + ", ".join(self.add.format(c=c) for c in SUMS)
         )
@@ -179,6 +183,11 @@ def flatten(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
         args.append(batch_id)
         args.extend(row)
     return args
+
+
+def rollup_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
+    """The arguments of `UsageSQL.rollup(len(rows))`."""
+    return [batch_id, *(row.event_id for row in rows)]
 
 
 def rollup_groups(rows: Sequence[UsageRow]) -> list[object]:

@@ -71,6 +71,9 @@ def test_the_stored_row_of_a_record():
     assert (refused.forwarded, refused.refused, len(refused.model)) == (False, True, 255)
     listed = usage_row(record(4, status=200, attempts=0))  # GET /v1/models: neither
     assert not (listed.forwarded or listed.refused)
+    flags = ("stream", "usage_estimated", "forwarded", "refused", "unpriced")
+    for row in (priced, unpriced, refused, listed):  # ints: sqlite3 binds a bool slowly
+        assert {type(getattr(row, flag)) for flag in flags} == {int}
 
 
 def test_a_row_is_dated_by_the_utc_day_of_its_arrival():

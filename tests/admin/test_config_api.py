@@ -51,3 +51,25 @@ async def test_two_gateways_chained(make_store_proxy, make_mt_proxy, upstream):
     assert (await ghost.json())["error"]["code"] == "config_not_found"
     ready = await b.get("/readyz")
     assert ready.status == 200
+
+
+async def test_beside_it_every_users_path_is_the_proxys(make_store_proxy):
+    """The proxy route is tried first on /users/... (a proxied request never tries the
+    config route's pattern); GET /users/{id}/config is still the Config API, and other
+    methods and look-alike paths get what the proxy says of them, as before."""
+    gateway = await make_store_proxy()
+    canonical = [r.canonical for r in gateway.server.app.router.resources()]
+    assert canonical.index("/users/{tail}") < canonical.index("/users/{user_id}/config")
+    unknown = "Unknown path: use /users/{user_id}/v1/..."
+    for method, path, status, message in (
+        ("POST", "/users/acme/config", 404, unknown),
+        ("DELETE", "/users/acme/config", 404, unknown),
+        ("GET", "/users/acme/config/x", 404, unknown),
+        ("GET", "/users/a/b/config", 404, unknown),
+        ("GET", "/users/acme/config%0A", 400, "Control characters are not allowed in the path."),
+        ("GET", "/users/acme/v1/models", 401, "Invalid token."),
+        ("GET", "/users/ghost/config", 404, "No configuration exists for this user."),
+    ):
+        resp = await gateway.request(method, path, headers=ADMIN)
+        error = (await resp.json())["error"]
+        assert (resp.status, error["message"]) == (status, message), (method, path)

@@ -7,11 +7,28 @@ import sqlite3
 import aiosqlite
 import pytest
 
-from proxy.database_url import SQLiteURL
+from proxy.database_url import SQLiteURL, StoreURL
 from proxy.store import StoreSetupError
-from proxy.store.migrations import SCHEMA_VERSION, SQLITE_STEPS, migrate_sqlite
+from proxy.store.migrations import (
+    MYSQL_STEPS,
+    SCHEMA_VERSION,
+    SQLITE_STEPS,
+    migrate_mysql,
+    migrate_sqlite,
+)
 from proxy.store.open import migrate_database, open_store
+from proxy.store.sqlite import SQLiteBackend
+from proxy.store.usage import (
+    MYSQL,
+    ROLLUP_WIDTH,
+    UsageRow,
+    UsageSums,
+    UsageTable,
+    flatten,
+    rollup_groups,
+)
 from tests.store.conftest import mysql_admin, ring
+from tests.store.test_usage import row
 
 
 def _sqlite_version(path: str) -> list[tuple[int]]:
@@ -68,7 +85,6 @@ async def test_migrate_does_not_create_a_missing_mysql_database(mysql_url):
 
 
 async def test_a_mysql_schema_at_version_1_is_upgraded_keeping_its_tenants(mysql_url):
-    from proxy.store.migrations import MYSQL_STEPS, migrate_mysql
     from proxy.store.mysql import connect
 
     conn = await connect(mysql_url, connect_timeout=5)
@@ -85,3 +101,75 @@ async def test_a_mysql_schema_at_version_1_is_upgraded_keeping_its_tenants(mysql
         assert (await store.get_tenant("kept")) is not None
     finally:
         await store.close()
+
+
+def _usage_rows() -> list[UsageRow]:
+    base = row("v2-a")
+    return [base, base._replace(event_id="v2-b", model="other", cost_micro=None, unpriced=True)]
+
+
+async def _write_usage_at_v2(url: StoreURL) -> None:
+    """A v2 database holding two usage rows and their rollups, written as v2 wrote them."""
+    rows = _usage_rows()
+    if isinstance(url, SQLiteURL):
+        async with aiosqlite.connect(url.path, isolation_level=None) as db:
+            assert await migrate_sqlite(db, SQLITE_STEPS[:2]) == (0, 2)
+            await SQLiteBackend(db, (0, 2)).insert_usage(rows, "b" * 16)
+        return
+    from proxy.store.mysql import connect
+
+    conn = await connect(url, connect_timeout=5)
+    try:
+        assert await migrate_mysql(conn, MYSQL_STEPS[:2]) == (0, 2)
+        groups = rollup_groups(rows)
+        async with conn.cursor() as cur:
+            await cur.execute(MYSQL.insert(len(rows)), flatten(rows, "b" * 16))
+            await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)
+    finally:
+        conn.close()
+
+
+def _usage_indexes(url: StoreURL) -> set[str]:
+    if isinstance(url, SQLiteURL):
+        with sqlite3.connect(url.path) as conn:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+            return {name for (name,) in conn.execute(sql, ("usage_records",))}
+    return {str(r[2]) for r in mysql_admin("SHOW INDEX FROM usage_records", url.database)}
+
+
+async def test_v3_drops_the_unread_usage_indexes_keeping_records_and_rollups(store_url):
+    await _write_usage_at_v2(store_url)
+    assert {"usage_records_by_tenant", "usage_records_by_batch"} <= _usage_indexes(store_url)
+    assert await migrate_database(store_url, store_timeout=5) == (2, SCHEMA_VERSION)
+    assert not {"usage_records_by_tenant", "usage_records_by_batch"} & _usage_indexes(store_url)
+    store = await open_store(store_url, ring("new"), store_timeout=5)
+    try:
+        table = UsageTable(store.backend, timeout=5)
+        by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
+        assert sorted((g.model, g.sums) for g in by_model) == [
+            ("m", UsageSums(1, 10, 5, 2, 7, 0, 0)),
+            ("other", UsageSums(1, 10, 5, 2, 0, 1, 0)),
+        ]
+        rows = _usage_rows()
+        assert await table.write([*rows, row("v3-c")]) == 1  # the v2 rows are still known
+    finally:
+        await store.close()
+
+
+async def test_v3_runs_again_cleanly_once_the_index_is_gone(store_url):
+    """A step cut short re-runs: v3 on a database that already lost the index."""
+    await migrate_database(store_url, store_timeout=5)
+    if isinstance(store_url, SQLiteURL):
+        async with aiosqlite.connect(store_url.path, isolation_level=None) as db:
+            again = (*SQLITE_STEPS, SQLITE_STEPS[2])
+            assert await migrate_sqlite(db, again) == (SCHEMA_VERSION, SCHEMA_VERSION + 1)
+    else:
+        from proxy.store.mysql import connect
+
+        conn = await connect(store_url, connect_timeout=5)
+        try:
+            again = (*MYSQL_STEPS, MYSQL_STEPS[2])
+            assert await migrate_mysql(conn, again) == (SCHEMA_VERSION, SCHEMA_VERSION + 1)
+        finally:
+            conn.close()
+    assert not {"usage_records_by_tenant", "usage_records_by_batch"} & _usage_indexes(store_url)

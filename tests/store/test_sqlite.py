@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 import time
 
@@ -10,14 +11,20 @@ import pytest
 
 from proxy.errors import StoreUnavailableError
 from proxy.keyring import KeyRing
+from proxy.store import bounded
+from proxy.store.backend import StoredTenant
 from proxy.store.open import open_store
+from proxy.store.sqlite import SQLiteBackend
 from tests.store.conftest import ring
 
 WORKER = """
 import asyncio, sys
 from proxy.errors import TenantExistsError
 from proxy.keyring import KeyRing
+from proxy.store import bounded
+from proxy.store.backend import StoredTenant
 from proxy.store.open import open_store
+from proxy.store.sqlite import SQLiteBackend
 from proxy.database_url import SQLiteURL
 
 async def main(path, name):
@@ -97,6 +104,33 @@ async def test_a_file_locked_longer_than_the_timeout_is_unavailable_then_recover
         assert await store.get_tenant("locker") is None
     finally:
         await store.close()
+
+
+async def test_a_cancelled_transaction_gives_the_lock_back_without_another_call(sqlite_url):
+    """The write lock a cancelled `BEGIN IMMEDIATE` takes late is released at once, not
+    when this worker next uses the store: another process's writer gets it."""
+    backend = await SQLiteBackend.open(sqlite_url.path, busy_timeout=30)
+    locker = await _spawn(LOCKER, sqlite_url.path)
+    try:
+        assert await asyncio.wait_for(locker.stdout.readline(), 30) == b"locked\n"
+        with pytest.raises(StoreUnavailableError, match="did not answer"):
+            await bounded(backend.delete_tenant("x", 0), 0.2, "delete")  # waits for the locker
+    finally:
+        locker.stdin.write(b"release\n")
+        await locker.communicate()
+    # The cancelled BEGIN now gets the lock in the backend's thread; nothing calls the
+    # backend, yet another writer (waiting up to 20 s for the lock) gets through.
+    await asyncio.to_thread(_write_elsewhere, sqlite_url.path, "other", 20.0)
+    await backend.insert_tenant(StoredTenant("mine", "{}", 1, 0, 0))
+    await backend.close()
+    with sqlite3.connect(sqlite_url.path) as conn:
+        ids = conn.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetchall()
+    assert ids == [("mine",), ("other",)]
+
+
+def _write_elsewhere(path: str, tenant_id: str, busy_timeout: float) -> None:
+    with sqlite3.connect(path, timeout=busy_timeout, isolation_level=None) as conn:
+        conn.execute("INSERT INTO tenants VALUES (?, '{}', 1, 0, 0)", (tenant_id,))
 
 
 async def test_a_closed_store_is_unavailable(sqlite_url):
