@@ -12,7 +12,6 @@ plain ASCII origin-form path) costs four substring tests.
 
 from __future__ import annotations
 
-import functools
 import re
 from urllib.parse import quote, unquote
 
@@ -87,16 +86,10 @@ def _split_user_path(path: str) -> tuple[str, str]:
 
 
 def check_user_id(user_id: str) -> str:
-    if not _is_user_id(user_id):
+    if _USER_ID.fullmatch(user_id) is None:
         raise InvalidUserIdError(
             "The user id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_' or '-', "
             "starting with a letter or digit.",
             param="user_id",
         )
     return user_id
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_user_id(user_id: str) -> bool:
-    """Memoised: the hot path sees the same few ids again and again (a C-level lookup)."""
-    return _USER_ID.fullmatch(user_id) is not None
