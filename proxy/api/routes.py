@@ -69,9 +69,10 @@ def setup(app: web.Application, settings: Settings, *, config: Handler | None = 
     if cors is not None:
         app.on_response_prepare.append(cors.on_prepare)
     # Preflights go first on each resource, so they never reach routing or config.
-    proxied = ("/users/" if settings.is_multi_tenant else "/v1/") + _TAIL
     if config is not None:
         proxied = "/users/" + _TAIL_BUT_CONFIG
+    else:
+        proxied = ("/users/" if settings.is_multi_tenant else "/v1/") + _TAIL
     for path, handler in ((proxied, proxy), ("/" + _TAIL, not_found)):
         if cors is not None:
             router.add_route("OPTIONS", path, _checked_target(cors.preflight))
