@@ -89,6 +89,8 @@ def instructions_per_request(
 ) -> Counted:
     """What the server spends per sequential request (valgrind callgrind)."""
     prefix = out / f"callgrind.{name}"
+    for stale in out.glob(f"callgrind.{name}.*"):  # a reused --out: count this run only
+        stale.unlink()
     with open(out / f"callgrind-{name}.log", "wb") as log:
         proc = subprocess.Popen(
             [
