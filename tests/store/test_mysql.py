@@ -74,3 +74,26 @@ async def test_a_refused_port_is_unavailable(mysql_url):
     url = MySQLURL("127.0.0.1", relay.port, "root", "", mysql_url.database)
     with pytest.raises(StoreUnavailableError):
         await open_store(url, None, store_timeout=1)
+
+
+def test_a_test_database_is_dropped_though_a_session_left_a_transaction_open(mysql_url):
+    """A connection abandoned mid-transaction (a test's event loop closed under it)
+    holds a metadata lock; the fixtures' drop ends it rather than wait a day for it."""
+    import threading
+
+    import pymysql
+
+    from tests.conftest import drop_mysql_database, mysql_admin
+
+    name = mysql_url.database
+    mysql_admin("CREATE TABLE held (id INT PRIMARY KEY)", name)
+    leaked = pymysql.connect(host=mysql_url.host, port=mysql_url.port, user="root", database=name)
+    leaked.begin()
+    leaked.cursor().execute("SELECT * FROM held")  # the metadata lock, until commit
+    dropping = threading.Thread(target=drop_mysql_database, args=(name,), daemon=True)
+    dropping.start()
+    dropping.join(30)
+    assert not dropping.is_alive(), "the drop waited on the abandoned transaction"
+    assert not mysql_admin(f"SHOW DATABASES LIKE '{name}'")
+    with pytest.raises(pymysql.MySQLError):  # its session was ended
+        leaked.cursor().execute("SELECT 1")

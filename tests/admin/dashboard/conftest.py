@@ -37,7 +37,14 @@ from proxy.admin.ui import UI_DIST
 from proxy.database_url import parse_database_url
 from proxy.store.open import migrate_database, open_store
 from proxy.store.usage import UsageRow, UsageTable
-from tests.conftest import MYSQL_HOST, MYSQL_PORT, REDIS_TEST_URL, REQUIRE_SERVICES, mysql_admin
+from tests.conftest import (
+    MYSQL_HOST,
+    MYSQL_PORT,
+    REDIS_TEST_URL,
+    REQUIRE_SERVICES,
+    drop_mysql_database,
+    mysql_admin,
+)
 from tests.management_api import ADMIN_KEY, live_gateway
 
 ROOT = Path(__file__).parents[3]
@@ -132,7 +139,7 @@ def mariadb_database() -> Iterator[str]:
     try:
         yield f"mysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
     finally:
-        mysql_admin(f"DROP DATABASE IF EXISTS {name}")
+        drop_mysql_database(name)
 
 
 def _serving(directory: Path, database_url: str) -> Iterator[Gateway]:
