@@ -34,8 +34,11 @@ class TTLCache(Generic[V]):
     def get(self, key: str) -> V | None:
         """The value while it is fresh, else None (a stale value stays for `revive`)."""
         data = self._data
-        item = data.get(key)
-        if item is None or item[0] <= self._clock():
+        try:  # a subscript, not OrderedDict.get: half the cost of a hit (a miss goes to I/O)
+            item = data[key]
+        except KeyError:
+            return None
+        if item[0] <= self._clock():
             return None
         data.move_to_end(key)
         self.hits += 1
