@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bench.mock_config_api import MockConfigAPI
 from bench.processes import free_port
-from proxy.api.paths import split_user_path
+from proxy.api.paths import split_user_target
 from proxy.cache.configs import ConfigCache
 from proxy.cache.redis_client import open_redis
 from proxy.keyring import KeyRing
@@ -112,7 +112,7 @@ async def measure(redis_url: str, n: int) -> str:
         * 1e6
     )
     path_us = (
-        timeit.timeit(lambda: split_user_path("/users/t00001/v1/chat/completions"), number=loops)
+        timeit.timeit(lambda: split_user_target("/users/t00001/v1/chat/completions"), number=loops)
         / loops
         * 1e6
     )

@@ -8,11 +8,17 @@ a multi-tenant user id included, is percent-decoded once before validation:
 refused with 400 `invalid_path`. A double-encoded sequence is decoded once only:
 `%252f` is the text `%2f`, not a slash (forwarded as `%252f`). The common case (a
 plain ASCII origin-form path) costs four substring tests.
+
+The hot path sends the same few targets again and again, so the splits are memoised
+per target (a dict lookup): only accepted targets of at most 256 characters are
+kept, at most 4096 of each kind, so a refusal is decided afresh and the memos stay
+small.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 from urllib.parse import quote, unquote
 
 from proxy.errors import InvalidPathError, InvalidUserIdError, NotFoundError
@@ -24,6 +30,39 @@ _USERS = "/users/"
 
 def split_path(raw_path: str) -> tuple[str, str]:
     """(canonical path, raw query) from the request target as the client sent it."""
+    found = _TARGETS.get(raw_path)
+    if found is None:
+        found = _remember(_TARGETS, raw_path, _split_path(raw_path))
+    return found
+
+
+def split_user_target(raw_path: str) -> tuple[str, str, str]:
+    """(user id, `/v1/...` path, raw query) from a multi-tenant request target:
+    `split_path`, then `split_user_path`, memoised as one."""
+    found = _USER_TARGETS.get(raw_path)
+    if found is None:
+        path, query = _split_path(raw_path)
+        user_id, path = split_user_path(path)
+        found = _remember(_USER_TARGETS, raw_path, (user_id, path, query))
+    return found
+
+
+_MEMO_SIZE = 4096
+_MEMO_MAX_TARGET = 256
+_TARGETS: dict[str, tuple[str, str]] = {}
+_USER_TARGETS: dict[str, tuple[str, str, str]] = {}
+_Split = TypeVar("_Split", tuple[str, str], tuple[str, str, str])
+
+
+def _remember(memo: dict[str, _Split], raw_path: str, found: _Split) -> _Split:
+    if len(raw_path) <= _MEMO_MAX_TARGET:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[raw_path] = found
+    return found
+
+
+def _split_path(raw_path: str) -> tuple[str, str]:
     if not raw_path.startswith("/"):
         raise InvalidPathError("Only origin-form request targets ('/v1/...') are served.")
     path, _, query = raw_path.partition("?")
@@ -53,27 +92,7 @@ def split_user_path(path: str) -> tuple[str, str]:
     The path was decoded and validated whole, so a traversal or an encoded slash in
     the id is already a 400 `invalid_path`; an id that needed percent-encoding keeps
     it in the canonical path and fails the id check.
-
-    Memoised per canonical path (a dict lookup: the hot path sends the same few paths
-    again and again): only accepted paths of at most 256 characters are kept, at most
-    4096 of them, so a refusal is decided afresh and the memo stays small.
     """
-    found = _SPLITS.get(path)
-    if found is None:
-        found = _split_user_path(path)
-        if len(path) <= _SPLITS_MAX_PATH:
-            if len(_SPLITS) >= _SPLITS_SIZE:
-                _SPLITS.clear()
-            _SPLITS[path] = found
-    return found
-
-
-_SPLITS: dict[str, tuple[str, str]] = {}
-_SPLITS_SIZE = 4096
-_SPLITS_MAX_PATH = 256
-
-
-def _split_user_path(path: str) -> tuple[str, str]:
     start = len(_USERS)
     slash = path.find("/", start)
     if slash < 0:

@@ -29,7 +29,7 @@ from proxy.accounting.quota import Reservation
 from proxy.accounting.settlement import Settlement
 from proxy.api.errors import error_response, internal_error_response
 from proxy.api.models import is_models_path, models_response
-from proxy.api.paths import split_path, split_user_path
+from proxy.api.paths import split_path, split_user_target
 from proxy.api.relay import Relay
 from proxy.body import RequestBody, check_content_encoding, inspect_body
 from proxy.errors import (
@@ -136,9 +136,10 @@ class ProxyHandler:
         record = call.record
         # Only the target's path and query are used: never its scheme or host, nor Host.
         # The whole target is checked and decoded first, the user id's segment included.
-        path, call.query = split_path(request.raw_path)
         if self._multi_tenant:
-            record.tenant, path = split_user_path(path)
+            record.tenant, path, call.query = split_user_target(request.raw_path)
+        else:
+            path, call.query = split_path(request.raw_path)
         if record.method not in PROXIED_METHODS:
             raise MethodNotAllowedError(f"{record.method} is not allowed on /v1 paths.")
         call.path = record.endpoint = path

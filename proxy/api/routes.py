@@ -4,8 +4,10 @@ Every handler validates the request target first (`api.paths`): the /v1 handler 
 its own hot path, the others through `_checked_target`, so an absolute-form target
 or a traversal is a 400 `invalid_path` on every path, known or not.
 
-Tails match any character, CR and LF included (`.` would not): every path reaches
-a handler, and so the path checks of `api.paths`, instead of aiohttp's plain 404.
+Tails match any character, CR and LF included (`.*` under a scoped DOTALL flag,
+which the regex engine matches by jumping to the end of the path): every path
+reaches a handler, and so the path checks of `api.paths`, instead of aiohttp's
+plain 404.
 
 The admin API is a sub-app the wiring layer mounts (proxy.app), not a route here.
 """
@@ -26,12 +28,12 @@ from proxy.errors import InvalidPathError
 from proxy.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_TAIL = r"{tail:[\s\S]*}"
+_TAIL = r"{tail:(?s:.*)}"
 CONFIG_PATH = "/users/{user_id}/config"  # the store as a Config API (proxy.admin.config_api)
 # Any tail but the one CONFIG_PATH's resource matches (aiohttp's `{user_id}` is
 # [^{}/]+; `\x7b\x7d` are the braces): with it, the proxy route is tried first on
 # /users/..., and a proxied request never tries the config route.
-_TAIL_BUT_CONFIG = r"{tail:(?![^/\x7b\x7d]+/config\Z)[\s\S]*}"
+_TAIL_BUT_CONFIG = r"{tail:(?![^/\x7b\x7d]+/config\Z)(?s:.*)}"
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:

@@ -142,6 +142,7 @@ class Metrics:
         self._counter_sources: list[tuple[Counter, CountSource, dict[str, int]]] = []
         self._gauge_sources: list[tuple[Gauge, Callable[[], float]]] = []
         self._total_sources: list[tuple[Counter, Callable[[], int], list[int]]] = []
+        self._lookup_sources: list[tuple[str, Callable[[], int], list[int]]] = []
         self._overhead = _LocalHistogram(OVERHEAD_BUCKETS)
         self._upstream = _LocalHistogram(UPSTREAM_BUCKETS)
 
@@ -178,11 +179,21 @@ class Metrics:
     def config_lookup(self, result: str) -> None:
         self._config_lookups[result] += 1
 
+    def watch_lookups(self, result: str, source: Callable[[], int]) -> None:
+        """Config lookups with `result` that another component counts (a running total,
+        read at each flush, as deltas): the resolver's L1 hits, the hot path's."""
+        self._lookup_sources.append((result, source, [0]))
+
     def flush(self) -> None:
         if self._config_lookups:
             lookups, self._config_lookups = self._config_lookups, defaultdict(int)
             for result, n in lookups.items():
                 self._p_config_lookups.labels(result).inc(n)
+        for result, read_total, seen in self._lookup_sources:
+            value = read_total()
+            if value != seen[0]:
+                self._p_config_lookups.labels(result).inc(value - seen[0])
+                seen[0] = value
         if self._requests:
             requests, self._requests = self._requests, defaultdict(int)
             for (model, status), n in requests.items():

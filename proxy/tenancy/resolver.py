@@ -73,7 +73,11 @@ class ConfigLookups(Protocol):
     """Counts lookups by result (the app's metrics)."""
 
     def config_lookup(self, result: str) -> None:
-        """One lookup: "l1_hit", "l2_hit", "miss", "error" or "stale"; must not block."""
+        """One lookup: "l2_hit", "miss", "error" or "stale"; must not block."""
+
+    def watch_lookups(self, result: str, source: Callable[[], int]) -> None:
+        """Lookups with `result` counted elsewhere: `source` gives their running total
+        ("l1_hit": the L1's own hit count, so a hit costs no call)."""
 
 
 class _Refusal:
@@ -110,6 +114,8 @@ class TenantResolver:
         self._tasks = tasks
         self._metrics = metrics
         self._l1: TTLCache[TenantConfig | _Refusal] = TTLCache(l1_size, clock=clock)
+        l1 = self._l1
+        metrics.watch_lookups("l1_hit", lambda: l1.hits)
         self._l1_ttl = l1_ttl
         self._negative_ttl = negative_ttl
         self._degraded_ttl = degraded_ttl
@@ -122,10 +128,9 @@ class TenantResolver:
     # -- the hot path ---------------------------------------------------------------
 
     def cached(self, tenant_id: str | None) -> TenantConfig | None:
-        entry = self._l1.get(tenant_id or "")
+        entry = self._l1.get(tenant_id or "")  # counted there: metrics' l1_hit
         if entry is None:
             return None
-        self._metrics.config_lookup("l1_hit")
         if isinstance(entry, _Refusal):
             entry.raise_()
         if self._events is not None:

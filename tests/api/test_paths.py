@@ -19,7 +19,7 @@ from aiohttp.abc import AbstractResolver
 
 from proxy.api import paths
 from proxy.app import create_app
-from proxy.errors import InvalidUserIdError, NotFoundError
+from proxy.errors import InvalidPathError, InvalidUserIdError, NotFoundError
 from proxy.settings import Settings
 from tests.conftest import JWT_SECRET, openai_route
 from tests.helpers import GatewayTestServer, Upstream, mint_jwt
@@ -327,23 +327,43 @@ async def test_a_percent_encoded_user_id_is_decoded_before_it_is_checked(make_mt
     assert config_api.calls == {"bob": 1}
 
 
-def test_split_user_path_answers_the_same_from_its_memo_and_refuses_afresh():
-    path = "/users/memo-user/v1/chat/completions"
-    assert paths.split_user_path(path) == ("memo-user", "/v1/chat/completions")
-    assert paths._SPLITS[path] == ("memo-user", "/v1/chat/completions")
-    assert paths.split_user_path(path) == ("memo-user", "/v1/chat/completions")
+def test_split_user_target_answers_the_same_from_its_memo_and_refuses_afresh():
+    target = "/users/memo-user/v1/chat/completions?q=1"
+    split = ("memo-user", "/v1/chat/completions", "q=1")
+    assert paths.split_user_target(target) == split
+    assert paths._USER_TARGETS[target] == split
+    assert paths.split_user_target(target) == split
     for refused, error in (
         ("/users/-bad/v1/chat/completions", InvalidUserIdError),
         ("/users/memo-user/v2/chat", NotFoundError),
         ("/users/memo-user", NotFoundError),
+        ("/users/memo-user/v1/%2e%2e/x", InvalidPathError),
+        ("http://host/users/memo-user/v1/chat", InvalidPathError),
     ):
         for _ in range(2):  # a refusal is never remembered
             with pytest.raises(error):
-                paths.split_user_path(refused)
-        assert refused not in paths._SPLITS
+                paths.split_user_target(refused)
+        assert refused not in paths._USER_TARGETS
 
 
-def test_split_user_path_keeps_no_long_path():
-    long_path = "/users/u/v1/" + "x" * 300
-    assert paths.split_user_path(long_path) == ("u", "/v1/" + "x" * 300)
-    assert long_path not in paths._SPLITS
+def test_split_path_answers_the_same_from_its_memo_and_refuses_afresh():
+    target = "/v1/chat/%63ompletions?x=%2F"
+    assert paths.split_path(target) == ("/v1/chat/completions", "x=%2F")
+    assert paths._TARGETS[target] == ("/v1/chat/completions", "x=%2F")
+    assert paths.split_path(target) == ("/v1/chat/completions", "x=%2F")
+    for refused in ("/v1/a/../b", "*", "/v1/%2f", "/v1/\\x"):
+        for _ in range(2):
+            with pytest.raises(InvalidPathError):
+                paths.split_path(refused)
+        assert refused not in paths._TARGETS
+
+
+def test_the_memos_keep_no_long_target_and_stay_small(monkeypatch):
+    long_target = "/users/u/v1/" + "x" * 300
+    assert paths.split_user_target(long_target) == ("u", "/v1/" + "x" * 300, "")
+    assert paths.split_path(long_target) == (long_target, "")
+    assert long_target not in paths._USER_TARGETS and long_target not in paths._TARGETS
+    monkeypatch.setattr(paths, "_MEMO_SIZE", 3)
+    for i in range(10):
+        paths.split_path(f"/v1/n{i}")
+        assert len(paths._TARGETS) <= 3

@@ -44,6 +44,17 @@ def test_histogram_buckets_are_inclusive_and_sums_add_up():
     assert "tenant_proxy_overhead_seconds_sum 5.0031" in shown
 
 
+def test_lookups_counted_elsewhere_add_to_the_lookups_counter_as_deltas():
+    metrics = Metrics()
+    hits = [2]
+    metrics.watch_lookups("l1_hit", lambda: hits[0])
+    metrics.config_lookup("l1_hit")  # counted here too: the two add up
+    assert 'tenant_proxy_config_lookups_total{result="l1_hit"} 3.0' in text(metrics)
+    hits[0] = 5
+    assert 'tenant_proxy_config_lookups_total{result="l1_hit"} 6.0' in text(metrics)
+    assert 'tenant_proxy_config_lookups_total{result="l1_hit"} 6.0' in text(metrics)
+
+
 def test_watched_counters_export_deltas_and_gauges_read_at_each_scrape():
     metrics = Metrics()
     counts, queued = {"sent": 3}, [7.0]

@@ -56,6 +56,9 @@ async def test_l1_then_l2_then_api_and_the_redis_ttl(
             await first.post(chat("carol"), json={"model": "gpt-4o-mini"}, headers=bearer("carol"))
         ).status == 200
     assert config_api.calls == {"carol": 1}  # one miss, then L1 hits
+    shown = await (await first.get("/metrics")).text()
+    assert 'tenant_proxy_config_lookups_total{result="l1_hit"} 2.0' in shown
+    assert 'tenant_proxy_config_lookups_total{result="miss"} 1.0' in shown
     ttl = await redis_client.ttl("config:carol")
     assert 1200 < ttl <= 1234
     second = await make_mt_proxy()  # another worker: empty L1, warm Redis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 
 import jwt
@@ -137,6 +138,16 @@ def test_verified_tokens_are_cached_until_ttl_or_expiry():
     assert len(calls) == 2
     with pytest.raises(TenantMismatchError):
         auth.authenticate(headers, "u2")
+
+
+def test_the_cache_holds_a_digest_of_the_token_never_the_token():
+    class Accepting:
+        def verify(self, token):
+            return "u1", time.time() + 100
+
+    auth = TokenAuthenticator([Accepting()], cache_ttl=30)
+    auth.authenticate({"Authorization": "Bearer a.secret.token"}, "u1")
+    assert list(auth._cache) == [hashlib.blake2b(b"a.secret.token").digest()]
 
 
 @pytest.mark.parametrize(
