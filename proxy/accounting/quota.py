@@ -182,6 +182,15 @@ class QuotaAdmission:
         self._default_max = default_max_tokens
         self._clock = clock
         self._month = ("", 0.0, 0.0)  # the month of the last request, and its span
+        self._budgets: dict[float, int] = {}  # monthly USD -> micro-USD, at most MAX_BUDGETS
+
+    MAX_BUDGETS = 4096
+
+    def _budget_micro(self, budget: float) -> int:
+        if len(self._budgets) >= self.MAX_BUDGETS:
+            self._budgets.clear()
+        micro = self._budgets[budget] = math.floor(round(budget * 1e6, 6))
+        return micro
 
     def admit(
         self, record: UsageRecord, route: Route, body: RequestBody, quota: Quota
@@ -191,14 +200,18 @@ class QuotaAdmission:
             return None
         prompt, given = estimate_tokens(body)
         estimate = 0
+        budget_micro = None
         if budget is not None:
+            budget_micro = self._budgets.get(budget)
+            if budget_micro is None:
+                budget_micro = self._budget_micro(budget)
             prices = self._prices
             estimate = (
                 prices.cost_micro(
                     prices.price(route, record.model),
                     prompt,
                     self._default_max if given is None else given,
-                    0,
+                    None,
                 )
                 or 0
             )
@@ -210,7 +223,7 @@ class QuotaAdmission:
             record.tenant or STATIC_TENANT,
             at,
             record.event_id,
-            budget_micro=None if budget is None else math.floor(round(budget * 1e6, 6)),
+            budget_micro=budget_micro,
             estimate_micro=estimate,
             rpm=rpm,
             tpm=tpm,

@@ -17,7 +17,7 @@ from typing import Any
 
 from proxy.accounting.owed import Owed
 from proxy.accounting.quota import WINDOW_S, Reservation, budget_exceeded, rate_limited
-from proxy.accounting.script_pipeline import Prefix
+from proxy.accounting.script_pipeline import HEADS, Packed, Prefix, bulk
 
 # One call settles what a tenant owes for a month, then reserves its queued requests
 # in arrival order. KEYS: spend, reserved, rpm, tpm, tpm used. ARGV: reservation TTL
@@ -219,13 +219,15 @@ def script_args(head: Any, owed: Owed | None, group: Sequence[Reservation]) -> l
 
 class CallHeads:
     """Each tenant-month's `head_args`, written as RESP once (`Prefix`) and reused by
-    every call; at most MAX_HEADS are kept, then they are made afresh."""
+    every call, and each set of a request's limits (budget, RPM, TPM: the tenant's) as
+    RESP; at most MAX_HEADS of each are kept, then they are made afresh."""
 
     MAX_HEADS = 4096
 
     def __init__(self, ttl: int) -> None:
         self._ttl = ttl
         self._heads: dict[tuple[str, str], Prefix] = {}
+        self._limits: dict[tuple[int | None, int | None, int | None], tuple[str, str]] = {}
 
     def of(self, tenant: str, month: str) -> Prefix:
         head = self._heads.get((tenant, month))
@@ -234,6 +236,46 @@ class CallHeads:
                 self._heads.clear()
             head = self._heads[tenant, month] = Prefix(head_args(tenant, month, self._ttl))
         return head
+
+    def pack(
+        self, tenant: str, month: str, owed: Owed | None, group: Sequence[Reservation]
+    ) -> Packed:
+        """The call `script_args` lays out, written as RESP (the same bytes)."""
+        head = self._heads.get((tenant, month)) or self.of(tenant, month)
+        count = len(head.args) + 3 + 7 * len(group)
+        if owed is None:
+            parts = [head.resp, "\r\n$1\r\n0\r\n$1\r\n0\r\n$1\r\n0"]
+        else:
+            fixes = owed.corrections
+            n = len(fixes) // 4
+            parts = [head.resp, bulk(owed.release), bulk(owed.cost), bulk(n)]
+            for i in range(0, 4 * n, 4):
+                at, member, held, used = fixes[i : i + 4]
+                at, held, used = str(at), str(held), str(used)
+                parts += (
+                    HEADS[len(at)], at, bulk(member), HEADS[len(held)], held,
+                    HEADS[len(used)], used,
+                )  # fmt: skip
+            count += len(fixes)
+        limits = self._limits
+        for r in group:
+            terms = limits.get((r.budget_micro, r.rpm, r.tpm)) or self._terms(r)
+            at, estimate, tokens = str(round(r.at * 1000)), str(r.estimate_micro), str(r.tpm_tokens)
+            parts += (
+                HEADS[len(at)], at, bulk(r.member), terms[0], HEADS[len(estimate)], estimate,
+                terms[1], HEADS[len(tokens)], tokens,
+            )  # fmt: skip
+        return Packed(count, "".join(parts), lambda: script_args(head, owed, group))
+
+    def _terms(self, r: Reservation) -> tuple[str, str]:
+        """A request's budget, then its RPM and TPM limits, as RESP (-1: none)."""
+        if len(self._limits) >= self.MAX_HEADS:
+            self._limits.clear()
+        terms = self._limits[r.budget_micro, r.rpm, r.tpm] = (
+            bulk(-1 if r.budget_micro is None else r.budget_micro),
+            bulk(-1 if r.rpm is None else r.rpm) + bulk(-1 if r.tpm is None else r.tpm),
+        )
+        return terms
 
 
 def decide(r: Reservation, outcome: int, wait_ms: int) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.owed import Owed
 from proxy.accounting.quota import Reservation
-from proxy.accounting.quota_script import SCRIPT, SCRIPT_SHA, CallHeads, decide, script_args
+from proxy.accounting.quota_script import SCRIPT, SCRIPT_SHA, CallHeads, decide
 from proxy.accounting.script_pipeline import ScriptPipeline
 from proxy.errors import BudgetUnavailableError
 from proxy.redis_gate import RedisClient, RedisGate, RedisUnavailable
@@ -167,7 +167,7 @@ class RedisQuota:
         keys += [k for k in self._owed if k not in groups] if settle_all else []
         owed = {k: self._owed.pop(k) for k in keys if k in self._owed}
         heads = self._heads
-        calls = [script_args(heads.of(*k), owed.get(k), groups.get(k, ())) for k in keys]
+        calls = [heads.pack(*k, owed.get(k), groups.get(k, ())) for k in keys]
         try:
             replies = (
                 await self._gate.run(lambda: self._scripts.send(calls), "budget") if calls else []
