@@ -80,10 +80,12 @@ def estimate_tokens(body: RequestBody) -> tuple[int, int | None]:
     """(prompt estimate, the client's own max output tokens or None)."""
     prompt = -(-len(body.raw) // 4)
     doc = body.doc
-    if doc is not None:
+    if doc is not None and (
+        "max_tokens" in doc or "max_completion_tokens" in doc or "max_output_tokens" in doc
+    ):
         for name in _MAX_FIELDS:
             value = doc.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            if type(value) is int and value >= 0:  # an int, not a bool
                 return prompt, value
     return prompt, None
 

@@ -65,7 +65,8 @@ class RedisQuota:
         self._reserving: list[Reservation] = []
         self._owed: dict[_Key, Owed] = {}
         self._undecided: list[tuple[Reservation, int, int]] = []
-        self._due = asyncio.Event()
+        self._due = False  # the loop has work: a reservation, a deadline, closing
+        self._wakeup: asyncio.Future[None] | None = None  # what the idle loop awaits
         self._deadline: asyncio.TimerHandle | None = None  # wakes the loop to settle
         self._closing = False
         self._settled_at = 0.0  # loop time of the last cycle that sent everything owed
@@ -83,7 +84,8 @@ class RedisQuota:
     def reserve(self, reservation: Reservation) -> None:
         reservation.decided = asyncio.get_running_loop().create_future()
         self._reserving.append(reservation)
-        self._due.set()
+        if not self._due:
+            self._wake()
 
     def settle(self, reservation: Reservation, cost_micro: int, tokens: int) -> None:
         r = reservation
@@ -121,9 +123,10 @@ class RedisQuota:
                 if not await self.flush():
                     self._drop_owed("shutting down with Redis unavailable")
                 return
-            if not self._reserving:
-                await self._due.wait()  # a reservation, or the deadline of what is owed
-            self._due.clear()
+            if not self._due:  # await a reservation, or the deadline of what is owed
+                self._wakeup = loop.create_future()
+                await self._wakeup
+            self._due = False
             settle_all = loop.time() >= self._settled_at + self._interval
             if settle_all:
                 self._settled_at = loop.time()
@@ -140,7 +143,14 @@ class RedisQuota:
 
     def _wake_to_settle(self) -> None:
         self._deadline = None
-        self._due.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Give the loop work (the one place `_due` is set: an asyncio.Event, lighter)."""
+        self._due = True
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def flush(self) -> bool:
         """Reserve and settle everything queued now; False when Redis did not take it."""
@@ -154,7 +164,7 @@ class RedisQuota:
     async def close(self, task: asyncio.Task[Any]) -> None:
         """Stop after settling what is owed (in-flight requests have finished)."""
         self._closing = True
-        self._due.set()
+        self._wake()
         await asyncio.wait([task])
         await self._scripts.close()
 
@@ -170,7 +180,9 @@ class RedisQuota:
         calls = [heads.pack(*k, owed.get(k), groups.get(k, ())) for k in keys]
         try:
             replies = (
-                await self._gate.run(lambda: self._scripts.send(calls), "budget") if calls else []
+                await self._gate.run_by(lambda by: self._scripts.send(calls, by), "budget")
+                if calls
+                else []
             )
         except RedisUnavailable:
             replies = [None] * len(calls)

@@ -93,18 +93,41 @@ class _Replies(asyncio.Protocol):
         self._replies: list[Any] = []
         self._expected = 0
         self._done: asyncio.Future[list[Any]] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._lost: RedisConnectionError | None = None
         transport.set_protocol(self)
 
-    def round_trip(self, commands: bytes, count: int) -> asyncio.Future[list[Any]]:
-        """Send `commands` and resolve to their `count` replies."""
-        done = asyncio.get_running_loop().create_future()
+    def round_trip(
+        self, commands: bytes, count: int, deadline: float | None
+    ) -> asyncio.Future[list[Any]]:
+        """Send `commands` and resolve to their `count` replies, or to TimeoutError at
+        `deadline` (loop time; None: no limit)."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
         if self._lost is not None:
             done.set_exception(self._lost)
             return done
         self._replies, self._expected, self._done = [], count, done
+        if deadline is not None:
+            self._timer = loop.call_at(deadline, self._expire)
         self._transport.write(commands)
         return done
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._finish(TimeoutError("Redis did not answer in time"))
+
+    def _finish(self, error: BaseException | None) -> None:
+        """Resolve the round trip in flight (its replies, or `error`)."""
+        done, self._done = self._done, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if done is not None and not done.done():
+            if error is None:
+                done.set_result(self._replies)
+            else:
+                done.set_exception(error)
 
     def data_received(self, data: bytes) -> None:
         parser, replies = self._parser, self._replies
@@ -113,24 +136,19 @@ class _Replies(asyncio.Protocol):
         while reply is not _NOT_ENOUGH:
             replies.append(reply)
             reply = parser.gets()
-        done = self._done
-        if len(replies) >= self._expected and done is not None:
-            self._done = None
-            if not done.done():
-                done.set_result(replies)
+        if len(replies) >= self._expected and self._done is not None:
+            self._finish(None)
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = RedisConnectionError(f"Redis closed the connection ({exc!r})")
-        done, self._done = self._done, None
-        if done is not None and not done.done():
-            done.set_exception(self._lost)
+        self._finish(self._lost)
 
     def close(self) -> None:
+        """Close the socket; a round trip in flight fails (`connection_lost`)."""
         self._writer.close()
-        self._done = None
 
 
 class ScriptPipeline:
@@ -144,15 +162,24 @@ class ScriptPipeline:
         self._command = f"\r\n$7\r\nEVALSHA\r\n${len(sha)}\r\n{sha}"
         self._connection: _Replies | None = None
 
-    async def send(self, calls: Sequence[Call]) -> list[Any]:
-        """One pipeline of EVALSHAs; the script is loaded (once) if Redis lacks it."""
-        replies = await self._round_trip(calls)
+    async def send(self, calls: Sequence[Call], deadline: float | None = None) -> list[Any]:
+        """One pipeline of EVALSHAs; the script is loaded (once) if Redis lacks it.
+        `deadline` (loop time): TimeoutError when it passes first."""
+        replies = await self._round_trip(calls, deadline)
+        for reply in replies:
+            if isinstance(reply, NoScriptError):
+                return await self._load_and_resend(calls, replies, deadline)
+        return replies
+
+    async def _load_and_resend(
+        self, calls: Sequence[Call], replies: list[Any], deadline: float | None
+    ) -> list[Any]:
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:
+        async with asyncio.timeout_at(deadline):
             await self._redis.script_load(self._script)
-            again = await self._round_trip([calls[i] for i in missing])
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
+        again = await self._round_trip([calls[i] for i in missing], deadline)
+        for i, reply in zip(missing, again, strict=True):
+            replies[i] = reply
         return replies
 
     async def close(self) -> None:
@@ -160,14 +187,17 @@ class ScriptPipeline:
             self._connection.close()
             self._connection = None
 
-    async def _round_trip(self, calls: Sequence[Call]) -> list[Any]:
+    async def _round_trip(self, calls: Sequence[Call], deadline: float | None) -> list[Any]:
         if self._connection is None:
-            if getattr(self._redis, "connection_pool", None) is None:
-                return await self._pipeline(calls)
-            self._connection = await self._open()
+            async with asyncio.timeout_at(deadline):
+                if getattr(self._redis, "connection_pool", None) is None:
+                    return await self._pipeline(calls)
+                self._connection = await self._open()
         connection = self._connection
         try:
-            return await connection.round_trip(_evalsha_commands(self._command, calls), len(calls))
+            return await connection.round_trip(
+                _evalsha_commands(self._command, calls), len(calls), deadline
+            )
         except BaseException:  # the connection's state is unknown: start afresh
             connection.close()
             if self._connection is connection:
@@ -180,7 +210,11 @@ class ScriptPipeline:
         timeout of its own (the caller bounds the whole round trip)."""
         pool = self._redis.connection_pool  # type: ignore[union-attr]
         connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
-        await connection.connect()
+        try:
+            await connection.connect()
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
         writer = connection._writer
         assert writer is not None
         # The socket is ours from here on: redis-py's streams let go of it unclosed.
@@ -190,7 +224,7 @@ class ScriptPipeline:
     async def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for each in calls:
-            call = each.arguments() if type(each) is Packed else each
+            call = each.arguments() if isinstance(each, Packed) else each
             # Not pipe.evalsha: redis-py blocks that name in a cluster pipeline; the
             # command itself is routed by its keys (one slot: they share the tenant's
             # tag), and the pipeline sends each node its share at once.
