@@ -120,7 +120,6 @@ class Reservation:
         tenant: str,
         at: float,
         member: str,
-        *,
         budget_micro: int | None,
         estimate_micro: int,
         rpm: int | None,
@@ -225,12 +224,12 @@ class QuotaAdmission:
             record.tenant or STATIC_TENANT,
             at,
             record.event_id,
-            budget_micro=budget_micro,
-            estimate_micro=estimate,
-            rpm=rpm,
-            tpm=tpm,
-            tpm_tokens=prompt + (given or 0),
-            month=month,
+            budget_micro,
+            estimate,
+            rpm,
+            tpm,
+            prompt + (given or 0),
+            month,
         )
         self._backend.reserve(reservation)
         return reservation

@@ -172,10 +172,20 @@ class RedisQuota:
         batch, self._reserving = self._reserving, []
         groups: dict[_Key, list[Reservation]] = {}
         for r in batch:
-            groups.setdefault((r.tenant, r.month), []).append(r)
+            group = groups.get((r.tenant, r.month))
+            if group is None:
+                groups[r.tenant, r.month] = [r]
+            else:
+                group.append(r)
         keys = list(groups)
-        keys += [k for k in self._owed if k not in groups] if settle_all else []
-        owed = {k: self._owed.pop(k) for k in keys if k in self._owed}
+        if settle_all:
+            keys += [k for k in self._owed if k not in groups]
+        owed: dict[_Key, Owed] = {}
+        if self._owed:
+            for k in keys:
+                o = self._owed.pop(k, None)
+                if o is not None:
+                    owed[k] = o
         heads = self._heads
         calls = [heads.pack(*k, owed.get(k), groups.get(k, ())) for k in keys]
         try:
@@ -205,8 +215,12 @@ class RedisQuota:
         self, key: _Key, reply: Any, owed: Owed | None, group: Sequence[Reservation]
     ) -> bool:
         if isinstance(reply, list):
-            for i, r in enumerate(group):
-                decide(r, int(reply[2 * i]), int(reply[2 * i + 1]))
+            outcomes = iter(reply)
+            for r, outcome, wait_ms in zip(group, outcomes, outcomes, strict=True):
+                if outcome == 0:
+                    r.grant(Reservation.GRANTED)
+                else:
+                    decide(r, int(outcome), int(wait_ms))
             return True
         if reply is not None:
             log.error("budget script failed", extra={"error": repr(reply)})
