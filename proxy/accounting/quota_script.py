@@ -36,6 +36,12 @@ SCRIPT = """
 -- A number handed to redis.call is formatted (%.17g), slower than the call itself:
 -- what passes through unchanged is handed on as the ARGV string it came as.
 local ttl, window = ARGV[1], tonumber(ARGV[2])
+-- So a whole number the script computed is handed on as a string written with '%d':
+-- the digits %.17g would write, without its costly float formatting.
+local function whole(x)
+  if x == math.floor(x) and x > -2^53 and x < 2^53 then return string.format('%d', x) end
+  return x
+end
 local release, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
 -- spend, reserved and the TPM total are read once, when first needed, and kept here;
 -- reserved and the TPM total are written once, at the end.
@@ -70,7 +76,7 @@ local reserving, rpm_added, tpm_added, tpm_refreshed = false, false, false, fals
 local rpm_used -- the RPM window's size, once counted
 local function tokens_of(entry) return tonumber(string.match(entry, ':(%d+)$')) end
 local function reserve(i, now, member, budget, estimate, rpm, tpm, tokens)
-  local oldest = now - window
+  local oldest = whole(now - window)
   if budget >= 0 then
     load()
     if budget == 0 or spent + reserved + estimate > budget then return 1, 0 end
@@ -132,10 +138,10 @@ for i = first, #ARGV, 7 do
 end
 -- Each reservation refreshes the reserved key's TTL; a release alone keeps it.
 if reserving then
-  redis.call('SET', KEYS[2], reserved, 'EX', ttl)
+  redis.call('SET', KEYS[2], whole(reserved), 'EX', ttl)
 elseif release > 0 then
   if reserved > 0 then
-    redis.call('SET', KEYS[2], reserved, 'KEEPTTL')
+    redis.call('SET', KEYS[2], whole(reserved), 'KEEPTTL')
   else
     redis.call('DEL', KEYS[2])
   end
@@ -144,9 +150,9 @@ if rpm_added then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
 if tpm_added then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
 -- The TPM total lives as long as its window; a correction alone keeps its TTL.
 if tpm_refreshed then
-  redis.call('SET', KEYS[5], used, 'PX', ARGV[2])
+  redis.call('SET', KEYS[5], whole(used), 'PX', ARGV[2])
 elseif corrected then
-  redis.call('SET', KEYS[5], used, 'KEEPTTL')
+  redis.call('SET', KEYS[5], whole(used), 'KEEPTTL')
 end
 return out
 """
