@@ -4,9 +4,10 @@ One EVALSHA of `SCRIPT` settles what a tenant owes for a month, then checks and
 reserves its queued requests (budget, RPM and TPM at once) in arrival order. Its keys
 are tagged by tenant (`spend:{t}:YYYY-MM`, `reserved:{t}:YYYY-MM`, `rpm:{t}`,
 `tpm:{t}` and its running total `tpm:{t}:used`), so a Redis Cluster runs it in one
-slot. `script_call` lays out one call's keys and arguments (`CallHeads` keeps the
-constant head of each tenant's calls encoded), `decide` applies one request's reply
-to its `Reservation`.
+slot. `script_call` lays out one call's keys and arguments; `CallHeads.pack` writes
+the same call straight as RESP (`Packed`), with the constant head of each tenant's
+calls and each set of a request's limits encoded once; `decide` applies one
+request's reply to its `Reservation`.
 """
 
 from __future__ import annotations
