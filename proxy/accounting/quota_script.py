@@ -255,7 +255,11 @@ class CallHeads:
         else:
             fixes = owed.corrections
             n = len(fixes) // 4
-            parts = [head.resp, bulk(owed.release), bulk(owed.cost), bulk(n)]
+            release, cost, fixed = str(owed.release), str(owed.cost), str(n)
+            parts = [
+                head.resp, HEADS[len(release)], release, HEADS[len(cost)], cost,
+                HEADS[len(fixed)], fixed,
+            ]  # fmt: skip
             for i in range(0, 4 * n, 4):
                 at, member, held, used = fixes[i : i + 4]
                 at, held, used = str(at), str(held), str(used)
