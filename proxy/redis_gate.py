@@ -62,11 +62,26 @@ class RedisGate:
             async with asyncio.timeout(self._timeout):
                 return await operation()
         except REDIS_FAILURES as e:
-            self._shut_until = self._clock() + self._cooldown
-            self._warn.warning(
-                "redis", "redis unavailable; serving without it", operation=what, error=repr(e)
-            )
-            raise RedisUnavailable(what) from e
+            raise self._failure(what, e) from e
+
+    async def run_by(self, operation: Callable[[float], Awaitable[T]], what: str) -> T:
+        """`run` for an operation that bounds itself (lighter than a timeout context):
+        it is handed the loop time by which it must be done (REDIS_TIMEOUT from now)
+        and raises TimeoutError past it."""
+        if not self.is_open:
+            raise RedisUnavailable(what)
+        try:
+            return await operation(asyncio.get_running_loop().time() + self._timeout)
+        except REDIS_FAILURES as e:
+            raise self._failure(what, e) from e
+
+    def _failure(self, what: str, error: BaseException) -> RedisUnavailable:
+        """Shut the gate for the cooldown and log the failure (throttled)."""
+        self._shut_until = self._clock() + self._cooldown
+        self._warn.warning(
+            "redis", "redis unavailable; serving without it", operation=what, error=repr(error)
+        )
+        return RedisUnavailable(what)
 
     async def probe(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
         """Run one operation even while the gate is shut (readiness asks Redis itself,

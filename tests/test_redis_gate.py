@@ -64,6 +64,31 @@ async def test_an_operation_slower_than_the_timeout_is_a_failure():
     assert not gate.is_open
 
 
+async def test_an_operation_that_bounds_itself_gets_the_deadline_and_its_timeout_shuts():
+    gate = RedisGate(0.05)
+    loop = asyncio.get_running_loop()
+    handed: list[float] = []
+
+    async def answers(by: float) -> str:
+        handed.append(by)
+        return "ok"
+
+    before = loop.time()
+    assert await gate.run_by(answers, "answers") == "ok"
+    assert before + 0.05 <= handed[0] <= loop.time() + 0.05
+
+    async def late(by: float) -> None:
+        raise TimeoutError("past the deadline")
+
+    with pytest.raises(RedisUnavailable) as caught:
+        await gate.run_by(late, "late")
+    assert isinstance(caught.value.__cause__, TimeoutError)
+    assert not gate.is_open
+    with pytest.raises(RedisUnavailable):
+        await gate.run_by(answers, "answers")  # shut: not even asked
+    assert len(handed) == 1
+
+
 async def test_failures_are_logged_at_most_once_per_interval(caplog):
     caplog.set_level(logging.WARNING, logger="proxy.redis")
     gate = RedisGate(0.5)

@@ -45,7 +45,18 @@ def load_prices(data: bytes | None = None) -> dict[str, Price]:
 
 def micro_usd(amount: float) -> int:
     """A micro-USD amount as a whole number, rounded up; float noise below a
-    millionth of a micro-USD does not count (600 x 0.15 is 90, not 91)."""
+    millionth of a micro-USD does not count (600 x 0.15 is 90, not 91).
+
+    That is `math.ceil(round(amount, 6))`, whose decimal rounding is a float's
+    slowest operation; it is needed only when the fraction is within a millionth
+    of zero: `round` moves `amount` by at most that much, so a whole amount stays
+    whole and a larger fraction still rounds up."""
+    whole = math.floor(amount)
+    part = amount - whole  # exact for a float
+    if part == 0:
+        return whole
+    if part > 1e-6:
+        return whole + 1
     return math.ceil(round(amount, 6))
 
 
@@ -108,10 +119,13 @@ class PriceBook:
         """Integer micro-USD, rounded up; None when unpriced or no usage is known."""
         if price is None or (input_tokens is None and output_tokens is None):
             return None
-        cached = min(cached_tokens or 0, input_tokens or 0)
+        prompt = input_tokens or 0
+        if not cached_tokens:  # the same sum as below with cached = 0, without its terms
+            return micro_usd(prompt * price.input + (output_tokens or 0) * price.output)
+        cached = min(cached_tokens, prompt)
         cached_rate = price.cached_input if price.cached_input is not None else price.input
         return micro_usd(
-            ((input_tokens or 0) - cached) * price.input
+            (prompt - cached) * price.input
             + cached * cached_rate
             + (output_tokens or 0) * price.output
         )

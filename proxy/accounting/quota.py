@@ -80,10 +80,12 @@ def estimate_tokens(body: RequestBody) -> tuple[int, int | None]:
     """(prompt estimate, the client's own max output tokens or None)."""
     prompt = -(-len(body.raw) // 4)
     doc = body.doc
-    if doc is not None:
+    if doc is not None and (
+        "max_tokens" in doc or "max_completion_tokens" in doc or "max_output_tokens" in doc
+    ):
         for name in _MAX_FIELDS:
             value = doc.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            if type(value) is int and value >= 0:  # an int, not a bool
                 return prompt, value
     return prompt, None
 
@@ -118,7 +120,6 @@ class Reservation:
         tenant: str,
         at: float,
         member: str,
-        *,
         budget_micro: int | None,
         estimate_micro: int,
         rpm: int | None,
@@ -182,6 +183,15 @@ class QuotaAdmission:
         self._default_max = default_max_tokens
         self._clock = clock
         self._month = ("", 0.0, 0.0)  # the month of the last request, and its span
+        self._budgets: dict[float, int] = {}  # monthly USD -> micro-USD, at most MAX_BUDGETS
+
+    MAX_BUDGETS = 4096
+
+    def _budget_micro(self, budget: float) -> int:
+        if len(self._budgets) >= self.MAX_BUDGETS:
+            self._budgets.clear()
+        micro = self._budgets[budget] = math.floor(round(budget * 1e6, 6))
+        return micro
 
     def admit(
         self, record: UsageRecord, route: Route, body: RequestBody, quota: Quota
@@ -191,14 +201,18 @@ class QuotaAdmission:
             return None
         prompt, given = estimate_tokens(body)
         estimate = 0
+        budget_micro = None
         if budget is not None:
+            budget_micro = self._budgets.get(budget)
+            if budget_micro is None:
+                budget_micro = self._budget_micro(budget)
             prices = self._prices
             estimate = (
                 prices.cost_micro(
                     prices.price(route, record.model),
                     prompt,
                     self._default_max if given is None else given,
-                    0,
+                    None,
                 )
                 or 0
             )
@@ -210,12 +224,12 @@ class QuotaAdmission:
             record.tenant or STATIC_TENANT,
             at,
             record.event_id,
-            budget_micro=None if budget is None else math.floor(round(budget * 1e6, 6)),
-            estimate_micro=estimate,
-            rpm=rpm,
-            tpm=tpm,
-            tpm_tokens=prompt + (given or 0),
-            month=month,
+            budget_micro,
+            estimate,
+            rpm,
+            tpm,
+            prompt + (given or 0),
+            month,
         )
         self._backend.reserve(reservation)
         return reservation

@@ -4,9 +4,10 @@ One EVALSHA of `SCRIPT` settles what a tenant owes for a month, then checks and
 reserves its queued requests (budget, RPM and TPM at once) in arrival order. Its keys
 are tagged by tenant (`spend:{t}:YYYY-MM`, `reserved:{t}:YYYY-MM`, `rpm:{t}`,
 `tpm:{t}` and its running total `tpm:{t}:used`), so a Redis Cluster runs it in one
-slot. `script_call` lays out one call's keys and arguments (`CallHeads` keeps the
-constant head of each tenant's calls encoded), `decide` applies one request's reply
-to its `Reservation`.
+slot. `script_call` lays out one call's keys and arguments; `CallHeads.pack` writes
+the same call straight as RESP (`Packed`), with the constant head of each tenant's
+calls and each set of a request's limits encoded once; `decide` applies one
+request's reply to its `Reservation`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from proxy.accounting.owed import Owed
 from proxy.accounting.quota import WINDOW_S, Reservation, budget_exceeded, rate_limited
-from proxy.accounting.script_pipeline import Prefix
+from proxy.accounting.script_pipeline import HEADS, Packed, Prefix, bulk
 
 # One call settles what a tenant owes for a month, then reserves its queued requests
 # in arrival order. KEYS: spend, reserved, rpm, tpm, tpm used. ARGV: reservation TTL
@@ -36,6 +37,12 @@ SCRIPT = """
 -- A number handed to redis.call is formatted (%.17g), slower than the call itself:
 -- what passes through unchanged is handed on as the ARGV string it came as.
 local ttl, window = ARGV[1], tonumber(ARGV[2])
+-- So a whole number the script computed is handed on as a string written with '%d':
+-- the digits %.17g would write, without its costly float formatting.
+local function whole(x)
+  if x == math.floor(x) and x > -2^53 and x < 2^53 then return string.format('%d', x) end
+  return x
+end
 local release, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
 -- spend, reserved and the TPM total are read once, when first needed, and kept here;
 -- reserved and the TPM total are written once, at the end.
@@ -70,7 +77,7 @@ local reserving, rpm_added, tpm_added, tpm_refreshed = false, false, false, fals
 local rpm_used -- the RPM window's size, once counted
 local function tokens_of(entry) return tonumber(string.match(entry, ':(%d+)$')) end
 local function reserve(i, now, member, budget, estimate, rpm, tpm, tokens)
-  local oldest = now - window
+  local oldest = whole(now - window)
   if budget >= 0 then
     load()
     if budget == 0 or spent + reserved + estimate > budget then return 1, 0 end
@@ -132,10 +139,10 @@ for i = first, #ARGV, 7 do
 end
 -- Each reservation refreshes the reserved key's TTL; a release alone keeps it.
 if reserving then
-  redis.call('SET', KEYS[2], reserved, 'EX', ttl)
+  redis.call('SET', KEYS[2], whole(reserved), 'EX', ttl)
 elseif release > 0 then
   if reserved > 0 then
-    redis.call('SET', KEYS[2], reserved, 'KEEPTTL')
+    redis.call('SET', KEYS[2], whole(reserved), 'KEEPTTL')
   else
     redis.call('DEL', KEYS[2])
   end
@@ -144,9 +151,9 @@ if rpm_added then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
 if tpm_added then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
 -- The TPM total lives as long as its window; a correction alone keeps its TTL.
 if tpm_refreshed then
-  redis.call('SET', KEYS[5], used, 'PX', ARGV[2])
+  redis.call('SET', KEYS[5], whole(used), 'PX', ARGV[2])
 elseif corrected then
-  redis.call('SET', KEYS[5], used, 'KEEPTTL')
+  redis.call('SET', KEYS[5], whole(used), 'KEEPTTL')
 end
 return out
 """
@@ -219,13 +226,15 @@ def script_args(head: Any, owed: Owed | None, group: Sequence[Reservation]) -> l
 
 class CallHeads:
     """Each tenant-month's `head_args`, written as RESP once (`Prefix`) and reused by
-    every call; at most MAX_HEADS are kept, then they are made afresh."""
+    every call, and each set of a request's limits (budget, RPM, TPM: the tenant's) as
+    RESP; at most MAX_HEADS of each are kept, then they are made afresh."""
 
     MAX_HEADS = 4096
 
     def __init__(self, ttl: int) -> None:
         self._ttl = ttl
         self._heads: dict[tuple[str, str], Prefix] = {}
+        self._limits: dict[tuple[int | None, int | None, int | None], tuple[str, str]] = {}
 
     def of(self, tenant: str, month: str) -> Prefix:
         head = self._heads.get((tenant, month))
@@ -234,6 +243,50 @@ class CallHeads:
                 self._heads.clear()
             head = self._heads[tenant, month] = Prefix(head_args(tenant, month, self._ttl))
         return head
+
+    def pack(
+        self, tenant: str, month: str, owed: Owed | None, group: Sequence[Reservation]
+    ) -> Packed:
+        """The call `script_args` lays out, written as RESP (the same bytes)."""
+        head = self._heads.get((tenant, month)) or self.of(tenant, month)
+        count = len(head.args) + 3 + 7 * len(group)
+        if owed is None:
+            parts = [head.resp, "\r\n$1\r\n0\r\n$1\r\n0\r\n$1\r\n0"]
+        else:
+            fixes = owed.corrections
+            n = len(fixes) // 4
+            release, cost, fixed = str(owed.release), str(owed.cost), str(n)
+            parts = [
+                head.resp, HEADS[len(release)], release, HEADS[len(cost)], cost,
+                HEADS[len(fixed)], fixed,
+            ]  # fmt: skip
+            for i in range(0, 4 * n, 4):
+                at, member, held, used = fixes[i : i + 4]
+                at, held, used = str(at), str(held), str(used)
+                parts += (
+                    HEADS[len(at)], at, bulk(member), HEADS[len(held)], held,
+                    HEADS[len(used)], used,
+                )  # fmt: skip
+            count += len(fixes)
+        limits = self._limits
+        for r in group:
+            terms = limits.get((r.budget_micro, r.rpm, r.tpm)) or self._terms(r)
+            at, estimate, tokens = str(round(r.at * 1000)), str(r.estimate_micro), str(r.tpm_tokens)
+            parts += (
+                HEADS[len(at)], at, bulk(r.member), terms[0], HEADS[len(estimate)], estimate,
+                terms[1], HEADS[len(tokens)], tokens,
+            )  # fmt: skip
+        return Packed(count, "".join(parts), lambda: script_args(head, owed, group))
+
+    def _terms(self, r: Reservation) -> tuple[str, str]:
+        """A request's budget, then its RPM and TPM limits, as RESP (-1: none)."""
+        if len(self._limits) >= self.MAX_HEADS:
+            self._limits.clear()
+        terms = self._limits[r.budget_micro, r.rpm, r.tpm] = (
+            bulk(-1 if r.budget_micro is None else r.budget_micro),
+            bulk(-1 if r.rpm is None else r.rpm) + bulk(-1 if r.tpm is None else r.tpm),
+        )
+        return terms
 
 
 def decide(r: Reservation, outcome: int, wait_ms: int) -> None:

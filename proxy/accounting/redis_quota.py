@@ -31,7 +31,7 @@ from typing import Any
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.owed import Owed
 from proxy.accounting.quota import Reservation
-from proxy.accounting.quota_script import SCRIPT, SCRIPT_SHA, CallHeads, decide, script_args
+from proxy.accounting.quota_script import SCRIPT, SCRIPT_SHA, CallHeads, decide
 from proxy.accounting.script_pipeline import ScriptPipeline
 from proxy.errors import BudgetUnavailableError
 from proxy.redis_gate import RedisClient, RedisGate, RedisUnavailable
@@ -65,7 +65,8 @@ class RedisQuota:
         self._reserving: list[Reservation] = []
         self._owed: dict[_Key, Owed] = {}
         self._undecided: list[tuple[Reservation, int, int]] = []
-        self._due = asyncio.Event()
+        self._due = False  # the loop has work: a reservation, a deadline, closing
+        self._wakeup: asyncio.Future[None] | None = None  # what the idle loop awaits
         self._deadline: asyncio.TimerHandle | None = None  # wakes the loop to settle
         self._closing = False
         self._settled_at = 0.0  # loop time of the last cycle that sent everything owed
@@ -83,7 +84,8 @@ class RedisQuota:
     def reserve(self, reservation: Reservation) -> None:
         reservation.decided = asyncio.get_running_loop().create_future()
         self._reserving.append(reservation)
-        self._due.set()
+        if not self._due:
+            self._wake()
 
     def settle(self, reservation: Reservation, cost_micro: int, tokens: int) -> None:
         r = reservation
@@ -121,9 +123,10 @@ class RedisQuota:
                 if not await self.flush():
                     self._drop_owed("shutting down with Redis unavailable")
                 return
-            if not self._reserving:
-                await self._due.wait()  # a reservation, or the deadline of what is owed
-            self._due.clear()
+            if not self._due:  # await a reservation, or the deadline of what is owed
+                self._wakeup = loop.create_future()
+                await self._wakeup
+            self._due = False
             settle_all = loop.time() >= self._settled_at + self._interval
             if settle_all:
                 self._settled_at = loop.time()
@@ -140,7 +143,14 @@ class RedisQuota:
 
     def _wake_to_settle(self) -> None:
         self._deadline = None
-        self._due.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Give the loop work (the one place `_due` is set: an asyncio.Event, lighter)."""
+        self._due = True
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def flush(self) -> bool:
         """Reserve and settle everything queued now; False when Redis did not take it."""
@@ -154,7 +164,7 @@ class RedisQuota:
     async def close(self, task: asyncio.Task[Any]) -> None:
         """Stop after settling what is owed (in-flight requests have finished)."""
         self._closing = True
-        self._due.set()
+        self._wake()
         await asyncio.wait([task])
         await self._scripts.close()
 
@@ -162,15 +172,27 @@ class RedisQuota:
         batch, self._reserving = self._reserving, []
         groups: dict[_Key, list[Reservation]] = {}
         for r in batch:
-            groups.setdefault((r.tenant, r.month), []).append(r)
+            group = groups.get((r.tenant, r.month))
+            if group is None:
+                groups[r.tenant, r.month] = [r]
+            else:
+                group.append(r)
         keys = list(groups)
-        keys += [k for k in self._owed if k not in groups] if settle_all else []
-        owed = {k: self._owed.pop(k) for k in keys if k in self._owed}
+        if settle_all:
+            keys += [k for k in self._owed if k not in groups]
+        owed: dict[_Key, Owed] = {}
+        if self._owed:
+            for k in keys:
+                o = self._owed.pop(k, None)
+                if o is not None:
+                    owed[k] = o
         heads = self._heads
-        calls = [script_args(heads.of(*k), owed.get(k), groups.get(k, ())) for k in keys]
+        calls = [heads.pack(*k, owed.get(k), groups.get(k, ())) for k in keys]
         try:
             replies = (
-                await self._gate.run(lambda: self._scripts.send(calls), "budget") if calls else []
+                await self._gate.run_by(lambda by: self._scripts.send(calls, by), "budget")
+                if calls
+                else []
             )
         except RedisUnavailable:
             replies = [None] * len(calls)
@@ -193,8 +215,12 @@ class RedisQuota:
         self, key: _Key, reply: Any, owed: Owed | None, group: Sequence[Reservation]
     ) -> bool:
         if isinstance(reply, list):
-            for i, r in enumerate(group):
-                decide(r, int(reply[2 * i]), int(reply[2 * i + 1]))
+            outcomes = iter(reply)
+            for r, outcome, wait_ms in zip(group, outcomes, outcomes, strict=True):
+                if outcome == 0:
+                    r.grant(Reservation.GRANTED)
+                else:
+                    decide(r, int(outcome), int(wait_ms))
             return True
         if reply is not None:
             log.error("budget script failed", extra={"error": repr(reply)})
