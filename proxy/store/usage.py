@@ -191,7 +191,7 @@ def rollup_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
     return [batch_id, *(row.event_id for row in rows)]
 
 
-_GROUP = operator.itemgetter(1, 2, 5)  # tenant_id, day, model
+_GROUP = operator.itemgetter(*(UsageRow._fields.index(c) for c in ("tenant_id", "day", "model")))
 # The summed columns, in SUMS' order: forwarded, then those that may be None.
 _FORWARDED = operator.itemgetter(UsageRow._fields.index("forwarded"))
 _NULLABLE = tuple(

@@ -84,7 +84,7 @@ async def test_an_event_id_twice_in_one_batch_counts_once(store):
 
 
 async def test_a_large_batch_and_its_partial_rewrite_count_each_row_once(store):
-    """300 rows (SQLite inserts them in chunks of 256, 16 and 4 rows), then the same rows
+    """300 rows (SQLite inserts them in chunks of 32, 8 and 2 rows), then the same rows
     with 37 new ones: only the new ones are added to the rollups."""
     table = UsageTable(store.backend, timeout=5)
     first = [row(f"e{i:03d}") for i in range(300)]
