@@ -71,34 +71,45 @@ def _utc_day(days: int) -> str:
 
 def usage_row(record: UsageRecord) -> UsageRow:
     """The stored form of a record (tenant set); amounts in micro-USD, flags 0 or 1
-    (sqlite3 binds an int as it is, where a bool costs it an adapter lookup)."""
-    forwarded = record.attempts > 0
-    cost = None if record.cost_usd is None else round(record.cost_usd * 1_000_000)
-    has_tokens = record.input_tokens is not None or record.output_tokens is not None
-    return UsageRow(
-        record.event_id,
-        record.tenant or "",
-        _utc_day(int(record.timestamp // 86400)),
-        round(record.timestamp * 1000),
-        record.request_id,
-        (record.model or "")[:MAX_MODEL],
-        None if record.upstream_model is None else record.upstream_model[:MAX_MODEL],
-        record.provider,
-        record.endpoint[:1024],
-        record.status,
-        record.error,
-        record.input_tokens,
-        record.output_tokens,
-        record.cached_tokens,
-        cost,
-        record.duration_ms,
-        record.upstream_ms,
-        1 if record.stream else 0,
-        1 if record.usage_estimated else 0,
-        record.attempts,
-        1 if forwarded else 0,
-        1 if not forwarded and record.status >= 400 else 0,
-        1 if forwarded and cost is None and has_tokens else 0,
+    (sqlite3 binds an int as it is, where a bool costs it an adapter lookup). Made with
+    `tuple.__new__`, not the NamedTuple's own `__new__` (a Python call of 23 arguments,
+    once per request)."""
+    attempts, status, cost_usd = record.attempts, record.status, record.cost_usd
+    timestamp, model, upstream_model = record.timestamp, record.model, record.upstream_model
+    cost = None if cost_usd is None else round(cost_usd * 1_000_000)
+    forwarded = 1 if attempts > 0 else 0
+    input_tokens, output_tokens = record.input_tokens, record.output_tokens
+    return tuple.__new__(
+        UsageRow,
+        (
+            record.event_id,
+            record.tenant or "",
+            _utc_day(int(timestamp // 86400)),
+            round(timestamp * 1000),
+            record.request_id,
+            model[:MAX_MODEL] if model else "",
+            None if upstream_model is None else upstream_model[:MAX_MODEL],
+            record.provider,
+            record.endpoint[:1024],
+            status,
+            record.error,
+            input_tokens,
+            output_tokens,
+            record.cached_tokens,
+            cost,
+            record.duration_ms,
+            record.upstream_ms,
+            1 if record.stream else 0,
+            1 if record.usage_estimated else 0,
+            attempts,
+            forwarded,
+            1 if not forwarded and status >= 400 else 0,
+            1
+            if forwarded
+            and cost is None
+            and (input_tokens is not None or output_tokens is not None)
+            else 0,
+        ),
     )
 
 

@@ -19,7 +19,7 @@ from proxy import keys
 from proxy.admin import tenants, tokens, usage
 from proxy.admin.bodies import MAX_BODY_BYTES
 from proxy.admin.errors import admin_error_response
-from proxy.api.connection import expect_continue
+from proxy.admin.routing import GuardedRoutes
 from proxy.api.errors import internal_error_response
 from proxy.api.paths import check_user_id, split_path
 from proxy.errors import (
@@ -37,17 +37,30 @@ ADMIN_DIGEST = web.AppKey("admin_digest", bytes)
 
 def create_admin_app(admin_key: str, *, store: bool = False) -> web.Application:
     """`store`: built-in-store mode (the tenants and tokens endpoints too)."""
-    app = web.Application(middlewares=[_admin_errors, _admin_auth], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)  # no middleware: admin.routing
     app[ADMIN_DIGEST] = hashlib.sha256(admin_key.encode()).digest()
-    app.router.add_delete("/cache/users/{user_id}", invalidate_user, expect_handler=expect_continue)
+    routes = GuardedRoutes(app.router, _admin)
+    routes.add_delete("/cache/users/{user_id}", invalidate_user)
     if store:
-        tenants.add_routes(app.router)
-        tokens.add_routes(app.router)
-        usage.add_routes(app.router)
+        tenants.add_routes(routes)
+        tokens.add_routes(routes)
+        usage.add_routes(routes)
+    routes.close()
     return app
 
 
-@web.middleware
+def _admin(handler: Handler) -> Handler:
+    """The handler behind the admin key, its errors rendered as JSON."""
+
+    async def authenticated(request: web.Request) -> web.StreamResponse:
+        return await _admin_auth(request, handler)
+
+    async def admin(request: web.Request) -> web.StreamResponse:
+        return await _admin_errors(request, authenticated)
+
+    return admin
+
+
 async def _admin_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.config_dict[keys.IDS].request_id(request.headers.get("X-Request-ID"))
     try:
@@ -65,7 +78,6 @@ async def _admin_errors(request: web.Request, handler: Handler) -> web.StreamRes
     return response
 
 
-@web.middleware
 async def _admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     authorization = request.headers.get("Authorization", "")
     scheme, _, token = authorization.partition(" ")

@@ -11,19 +11,19 @@ from aiohttp import web
 from proxy import keys
 from proxy.admin.bodies import json_response, page_args, read_object
 from proxy.admin.documents import new_document, patched_document, tenant_json
-from proxy.api.connection import expect_continue
+from proxy.admin.routing import GuardedRoutes
 from proxy.errors import NotFoundError, TenantChangedError
 from proxy.store import TenantRow, TenantStore
 
 PATCH_ATTEMPTS = 20  # concurrent PATCHes of one tenant each re-read and merge again
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_post("/tenants", create_tenant, expect_handler=expect_continue)
-    router.add_get("/tenants", list_tenants, expect_handler=expect_continue)
-    router.add_get("/tenants/{tenant_id}", show_tenant, expect_handler=expect_continue)
-    router.add_patch("/tenants/{tenant_id}", patch_tenant, expect_handler=expect_continue)
-    router.add_delete("/tenants/{tenant_id}", delete_tenant, expect_handler=expect_continue)
+def add_routes(router: GuardedRoutes) -> None:
+    router.add_post("/tenants", create_tenant)
+    router.add_get("/tenants", list_tenants)
+    router.add_get("/tenants/{tenant_id}", show_tenant)
+    router.add_patch("/tenants/{tenant_id}", patch_tenant)
+    router.add_delete("/tenants/{tenant_id}", delete_tenant)
 
 
 async def create_tenant(request: web.Request) -> web.Response:

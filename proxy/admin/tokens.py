@@ -14,7 +14,7 @@ from aiohttp import web
 
 from proxy import keys
 from proxy.admin.bodies import json_response, page_args, read_object
-from proxy.api.connection import expect_continue
+from proxy.admin.routing import GuardedRoutes
 from proxy.errors import InvalidRequestError, NotFoundError
 from proxy.store import MAX_TOKEN_NAME, TokenRow, iso8601
 from proxy.tenancy.proxy_tokens import mint_token, token_digest
@@ -23,11 +23,11 @@ DEFAULT_TTL_S = 3600
 MAX_TTL_S = 30 * 86400
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: GuardedRoutes) -> None:
     path = "/tenants/{tenant_id}/tokens"
-    router.add_post(path, mint, expect_handler=expect_continue)
-    router.add_get(path, list_tokens, expect_handler=expect_continue)
-    router.add_delete(path + "/{token_id}", revoke, expect_handler=expect_continue)
+    router.add_post(path, mint)
+    router.add_get(path, list_tokens)
+    router.add_delete(path + "/{token_id}", revoke)
 
 
 async def mint(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler
 
 from proxy import keys
 from proxy.admin.errors import admin_error_response
+from proxy.admin.routing import GuardedRoutes
 from proxy.errors import MethodNotAllowedError, NotFoundError, ProxyError
 
 UI_DIST = Path(__file__).with_name("ui_dist")
@@ -77,14 +78,22 @@ def _asset(body: bytes, content_type: str) -> Asset:
 
 def create_ui_app(directory: Path = UI_DIST) -> web.Application:
     """Mounted at /admin/ui/ in built-in-store mode with an admin key."""
-    app = web.Application(middlewares=[_headers])
+    app = web.Application()  # no middleware: admin.routing
     app[ASSETS] = load_assets(directory)
-    app.router.add_get("/", serve_asset)
-    app.router.add_get("/{name}", serve_asset)
+    routes = GuardedRoutes(app.router, _with_headers)
+    routes.add_get("/", serve_asset)
+    routes.add_get("/{name}", serve_asset)
+    routes.close()
     return app
 
 
-@web.middleware
+def _with_headers(handler: Handler) -> Handler:
+    async def with_headers(request: web.Request) -> web.StreamResponse:
+        return await _headers(request, handler)
+
+    return with_headers
+
+
 async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)

@@ -27,7 +27,7 @@ from aiohttp import web
 from proxy import keys
 from proxy.accounting.month_spend import MonthSpend
 from proxy.admin.bodies import json_response
-from proxy.api.connection import expect_continue
+from proxy.admin.routing import GuardedRoutes
 from proxy.errors import InvalidRequestError, NotFoundError
 from proxy.store import TENANT_ID
 from proxy.store.usage import GROUPINGS, NO_MODEL, UsageGroup, UsageSums
@@ -36,8 +36,8 @@ MAX_DAYS = 366
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/tenants/{tenant_id}/usage", usage_report, expect_handler=expect_continue)
+def add_routes(router: GuardedRoutes) -> None:
+    router.add_get("/tenants/{tenant_id}/usage", usage_report)
 
 
 async def usage_report(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ Rows store the model as '' when the request named none; a report shows it as
 
 from __future__ import annotations
 
+import operator
 import secrets
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -190,30 +191,35 @@ def rollup_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
     return [batch_id, *(row.event_id for row in rows)]
 
 
+_GROUP = operator.itemgetter(*(UsageRow._fields.index(c) for c in ("tenant_id", "day", "model")))
+# The summed columns, in SUMS' order: forwarded, then those that may be None.
+_FORWARDED = operator.itemgetter(UsageRow._fields.index("forwarded"))
+_NULLABLE = tuple(
+    operator.itemgetter(UsageRow._fields.index(name))
+    for name in ("input_tokens", "output_tokens", "cached_tokens", "cost_micro")
+)
+_UNPRICED = operator.itemgetter(UsageRow._fields.index("unpriced"))
+_REFUSED = operator.itemgetter(UsageRow._fields.index("refused"))
+
+
 def rollup_groups(rows: Sequence[UsageRow]) -> list[object]:
     """The rollup additions of `rows` (all newly inserted), flattened: per (tenant, day,
-    model) the key, then SUMS, as the SQL rollup would sum them."""
-    groups: dict[tuple[str, str, str], list[int]] = {}
-    for row in rows:
-        key = (row.tenant_id, row.day, row.model)
-        sums = groups.get(key)
-        if sums is None:
-            sums = groups[key] = [0, 0, 0, 0, 0, 0, 0]
-        sums[0] += row.forwarded
-        if row.input_tokens:
-            sums[1] += row.input_tokens
-        if row.output_tokens:
-            sums[2] += row.output_tokens
-        if row.cached_tokens:
-            sums[3] += row.cached_tokens
-        if row.cost_micro:
-            sums[4] += row.cost_micro
-        sums[5] += row.unpriced
-        sums[6] += row.refused
+    model) the key, then SUMS, as the SQL rollup would sum them (columns summed by
+    `sum` over `itemgetter`s: per row, only its grouping is Python)."""
+    groups: dict[tuple[str, str, str], list[UsageRow]] = {}
+    for key, row in zip(map(_GROUP, rows), rows, strict=True):
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [row]
+        else:
+            group.append(row)
     args: list[object] = []
-    for key, sums in groups.items():
+    for key, group in groups.items():
         args.extend(key)
-        args.extend(sums)
+        args.append(sum(map(_FORWARDED, group)))
+        args.extend([sum(filter(None, map(column, group))) for column in _NULLABLE])
+        args.append(sum(map(_UNPRICED, group)))
+        args.append(sum(map(_REFUSED, group)))
     return args
 
 

@@ -81,3 +81,34 @@ async def test_an_admin_key_that_is_not_utf8_is_a_401(make_mt_proxy):
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 401 ")
     assert orjson.loads(body)["error"]["type"] == "authentication_error"
+
+
+def test_the_admin_sub_apps_have_no_middleware():
+    """A sub-app's middleware makes aiohttp run the middleware chain for every request
+    of the gateway, the proxied ones too (admin.routing): their handlers are wrapped
+    instead."""
+    from proxy.admin.app import create_admin_app
+    from proxy.admin.ui import create_ui_app
+
+    assert not create_admin_app("k", store=True).middlewares
+    assert not create_ui_app().middlewares
+
+
+async def test_unknown_paths_and_methods_are_json_behind_the_key(gateway):
+    from tests.admin.conftest import ADMIN
+
+    for method, path, status, code in (
+        ("PUT", "/admin/tenants", 405, "method_not_allowed"),
+        ("POST", "/admin/tenants/acme/usage", 405, "method_not_allowed"),
+        ("GET", "/admin", 404, "not_found"),
+        ("GET", "/admin/", 404, "not_found"),
+        ("DELETE", "/admin/tenants/acme/tokens/t/x", 404, "not_found"),
+    ):
+        anonymous = await gateway.request(method, path)
+        assert anonymous.status == 401, (method, path)
+        answer = await gateway.request(method, path, headers=ADMIN)
+        assert answer.status == status, (method, path)
+        assert (await answer.json())["error"]["code"] == code
+        assert answer.headers["x-request-id"]
+    ui = await gateway.put("/admin/ui/index.html")
+    assert ui.status == 405 and "Content-Security-Policy" in ui.headers

@@ -15,7 +15,9 @@ from proxy.store import bounded
 from proxy.store.backend import StoredTenant
 from proxy.store.open import open_store
 from proxy.store.sqlite import SQLiteBackend
+from proxy.store.usage import UsageTable
 from tests.store.conftest import ring
+from tests.store.test_usage import row as usage_row
 
 WORKER = """
 import asyncio, sys
@@ -126,6 +128,28 @@ async def test_a_cancelled_transaction_gives_the_lock_back_without_another_call(
     with sqlite3.connect(sqlite_url.path) as conn:
         ids = conn.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetchall()
     assert ids == [("mine",), ("other",)]
+
+
+async def test_a_usage_batch_whose_caller_timed_out_ends_its_own_transaction(sqlite_url):
+    """The ledger's batch runs whole on the connection's thread (aiosqlite's `_execute`):
+    its caller gone (the store timeout), it still commits once the lock is free, and
+    releases it with nothing else calling the backend; written again, it adds nothing."""
+    backend = await SQLiteBackend.open(sqlite_url.path, busy_timeout=30)
+    table = UsageTable(backend, timeout=0.2)
+    batch = [usage_row("e1"), usage_row("e2")]
+    locker = await _spawn(LOCKER, sqlite_url.path)
+    try:
+        assert await asyncio.wait_for(locker.stdout.readline(), 30) == b"locked\n"
+        with pytest.raises(StoreUnavailableError, match="did not answer"):
+            await table.write(batch)  # waits for the locker
+    finally:
+        locker.stdin.write(b"release\n")
+        await locker.communicate()
+    await asyncio.to_thread(_write_elsewhere, sqlite_url.path, "other", 20.0)
+    assert await UsageTable(backend, timeout=5).write(batch) == 0
+    (total,) = await UsageTable(backend, timeout=5).groups("acme", "2026-11-30", "2026-11-30", ())
+    assert total.sums.requests == 2
+    await backend.close()
 
 
 def _write_elsewhere(path: str, tenant_id: str, busy_timeout: float) -> None:

@@ -81,3 +81,17 @@ async def test_an_event_id_twice_in_one_batch_counts_once(store):
         ("m", 1, 10),
         ("other", 1, 10),
     ]
+
+
+async def test_a_large_batch_and_its_partial_rewrite_count_each_row_once(store):
+    """300 rows (SQLite inserts them in chunks of 32, 8 and 2 rows), then the same rows
+    with 37 new ones: only the new ones are added to the rollups."""
+    table = UsageTable(store.backend, timeout=5)
+    first = [row(f"e{i:03d}") for i in range(300)]
+    assert await table.write(first) == 300
+    more = [row(f"n{i:03d}", model="other") for i in range(37)]
+    assert await table.write([*more[:20], *first, *more[20:]]) == 37
+    by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
+    sums = {g.model: g.sums for g in by_model}
+    assert sums["m"] == UsageSums(300, 3000, 1500, 600, 2100, 0, 0)
+    assert sums["other"] == UsageSums(37, 370, 185, 74, 259, 0, 0)
