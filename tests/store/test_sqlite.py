@@ -152,6 +152,23 @@ async def test_a_usage_batch_whose_caller_timed_out_ends_its_own_transaction(sql
     await backend.close()
 
 
+async def test_a_usage_row_s_missing_values_are_stored_as_null(sqlite_url):
+    """None is bound through the NoneType adapter this backend registers (it saves
+    sqlite3's failed protocol lookups): still SQL NULL, never '' or 0 or 'None'."""
+    backend = await SQLiteBackend.open(sqlite_url.path, busy_timeout=5)
+    refused = {"status": 429, "attempts": 0, "forwarded": False, "refused": True}
+    empty = {"input_tokens": None, "output_tokens": None, "cached_tokens": None}
+    gone = {"upstream_model": None, "provider": None, "cost_micro": None, "upstream_ms": None}
+    await UsageTable(backend, timeout=5).write([usage_row("e1", **refused, **empty, **gone)])
+    await backend.close()
+    nullable = [*empty, *gone, "error"]
+    with sqlite3.connect(sqlite_url.path) as conn:
+        stored = conn.execute(
+            f"SELECT {', '.join(f'typeof({c})' for c in nullable)} FROM usage_records"
+        ).fetchall()
+    assert stored == [("null",) * len(nullable)]
+
+
 def _write_elsewhere(path: str, tenant_id: str, busy_timeout: float) -> None:
     with sqlite3.connect(path, timeout=busy_timeout, isolation_level=None) as conn:
         conn.execute("INSERT INTO tenants VALUES (?, '{}', 1, 0, 0)", (tenant_id,))
