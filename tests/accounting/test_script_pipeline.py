@@ -61,49 +61,49 @@ async def test_a_failing_call_is_its_reply_and_the_others_still_count(pipelines,
     assert replies[1] == 4
 
 
-async def test_a_round_trip_cut_off_does_not_leave_its_reply_for_the_next():
+@pytest.fixture
+async def echo_on_own_redis() -> AsyncIterator[tuple[OwnRedis, ScriptPipeline]]:
+    """A pipeline of a script answering its argument, on a Redis of its own (the tests
+    freeze it: never the shared one)."""
     if shutil.which("redis-server") is None:
         _service_missing("redis-server is not installed")
-    redis = OwnRedis()  # frozen below: never the shared one
+    redis = OwnRedis()
     await redis.start()
     client = open_redis(redis.url, 2.0)
     pipeline = ScriptPipeline(client, *fresh_script("return ARGV[1]"))
     try:
-        assert await pipeline.send([(0, "first")]) == [b"first"]
-        redis.freeze()  # the caller gives up waiting, as RedisGate's timeout does
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.1):
-                await pipeline.send([(0, "late")])
-        redis.thaw()  # Redis now answers "late", to a connection that is gone
-        assert await pipeline.send([(0, "next")]) == [b"next"]
+        yield redis, pipeline
     finally:
         await pipeline.close()
         await close_redis(client)
         await redis.stop()
 
 
-async def test_a_round_trip_past_its_deadline_fails_and_the_next_gets_its_own_reply():
-    if shutil.which("redis-server") is None:
-        _service_missing("redis-server is not installed")
-    redis = OwnRedis()  # frozen below: never the shared one
-    await redis.start()
-    client = open_redis(redis.url, 2.0)
-    pipeline = ScriptPipeline(client, *fresh_script("return ARGV[1]"))
+async def test_a_round_trip_cut_off_does_not_leave_its_reply_for_the_next(echo_on_own_redis):
+    redis, pipeline = echo_on_own_redis
+    assert await pipeline.send([(0, "first")]) == [b"first"]
+    redis.freeze()  # the caller gives up waiting, as RedisGate's timeout does
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await pipeline.send([(0, "late")])
+    redis.thaw()  # Redis now answers "late", to a connection that is gone
+    assert await pipeline.send([(0, "next")]) == [b"next"]
+
+
+async def test_a_round_trip_past_its_deadline_fails_and_the_next_gets_its_own_reply(
+    echo_on_own_redis,
+):
+    redis, pipeline = echo_on_own_redis
     loop = asyncio.get_running_loop()
-    try:
-        assert await pipeline.send([(0, "first")], loop.time() + 2.0) == [b"first"]
-        redis.freeze()
-        with pytest.raises(TimeoutError):
-            await pipeline.send([(0, "late")], loop.time() + 0.1)
-        redis.thaw()  # Redis now answers "late", to a connection that is gone
-        assert await pipeline.send([(0, "next")], loop.time() + 2.0) == [b"next"]
-        redis.freeze()  # a connection opened past the deadline fails the same way
-        await pipeline.close()
-        with pytest.raises(TimeoutError):
-            await pipeline.send([(0, "unopened")], loop.time() + 0.1)
-        redis.thaw()
-        assert await pipeline.send([(0, "again")], loop.time() + 2.0) == [b"again"]
-    finally:
-        await pipeline.close()
-        await close_redis(client)
-        await redis.stop()
+    assert await pipeline.send([(0, "first")], loop.time() + 2.0) == [b"first"]
+    redis.freeze()
+    with pytest.raises(TimeoutError):
+        await pipeline.send([(0, "late")], loop.time() + 0.1)
+    redis.thaw()  # Redis now answers "late", to a connection that is gone
+    assert await pipeline.send([(0, "next")], loop.time() + 2.0) == [b"next"]
+    redis.freeze()  # a connection opened past the deadline fails the same way
+    await pipeline.close()
+    with pytest.raises(TimeoutError):
+        await pipeline.send([(0, "unopened")], loop.time() + 0.1)
+    redis.thaw()
+    assert await pipeline.send([(0, "again")], loop.time() + 2.0) == [b"again"]
