@@ -58,6 +58,7 @@ class SealedStore:
         self._sealer = sealer
         self._timeout = timeout
         self._clock = clock
+        self._last_token_id = (0, 0)  # (ms, suffix) of this process's newest token id
 
     @property
     def sealer(self) -> DocumentSealer:
@@ -140,10 +141,21 @@ class SealedStore:
         if not TENANT_ID.fullmatch(tenant_id):
             return None
         now = _ms(self._clock())
-        token_id = f"tok_{now:012x}{secrets.token_hex(8)}"  # sorts by creation time
-        row = StoredToken(token_id, tenant_id, name, digest, now, _ms(expires_at), None)
+        row = StoredToken(self._token_id(now), tenant_id, name, digest, now, _ms(expires_at), None)
         added = await self._bounded("add token", self._backend.insert_token(row))
         return _token(row) if added else None
+
+    def _token_id(self, now_ms: int) -> str:
+        """`tok_` + the mint time (ms) + 64 random bits, so ids sort by creation time (a
+        token list is oldest first); within one millisecond (or a clock stepped back)
+        this process's next id is its last plus one, so its own mints keep their order."""
+        last_ms, last_suffix = self._last_token_id
+        if now_ms > last_ms:
+            ms, suffix = now_ms, secrets.randbits(63)  # room for the increments
+        else:
+            ms, suffix = last_ms, last_suffix + 1
+        self._last_token_id = (ms, suffix)
+        return f"tok_{ms:012x}{suffix:016x}"
 
     async def find_token(self, digest: str) -> TokenRow | None:
         if not _DIGEST.fullmatch(digest):

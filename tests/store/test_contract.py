@@ -14,7 +14,7 @@ from proxy.errors import (
     TenantChangedError,
     TenantExistsError,
 )
-from proxy.store.open import open_store
+from proxy.store.open import migrate_database, open_store
 from tests.store.conftest import ring
 
 NASTY = [
@@ -178,6 +178,29 @@ async def test_delete_revokes_tokens_and_keeps_nothing_else(store):
     # A new tenant with the same id does not bring old tokens back.
     await store.create_tenant("acme", {})
     assert (await store.find_token(digest("tp-1"))).revoked_at == found.revoked_at
+
+
+async def test_tokens_minted_in_one_millisecond_or_after_a_clock_step_list_in_mint_order(
+    store_url,
+):
+    """A token list is oldest first (its ids start with the mint time); mints that share
+    a millisecond, or follow a clock stepped back, still list in the order they were made."""
+    await migrate_database(store_url, store_timeout=5)
+    now = [1_800_000_000.0]
+    opened = await open_store(store_url, ring("new"), store_timeout=5, clock=lambda: now[0])
+    try:
+        await opened.create_tenant("acme", {})
+        minted = []
+        for step in (0, 0, 0, -5, 0, 10):
+            now[0] += step
+            token = await opened.add_token(
+                "acme", digest=digest(f"tp-{len(minted)}"), name="", expires_at=2e9
+            )
+            minted.append(token.token_id)
+        listed = await opened.list_tokens("acme")
+        assert [t.token_id for t in listed.rows] == minted
+    finally:
+        await opened.close()
 
 
 async def test_tokens_add_find_list_revoke(store):
