@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 from proxy.accounting.script_pipeline import ScriptPipeline
 from proxy.cache.redis_client import close_redis, open_redis
 from tests.conftest import _service_missing
-from tests.helpers import OwnRedis
+from tests.helpers import OwnRedis, free_port
 
 INCRBY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 
@@ -107,3 +107,42 @@ async def test_a_round_trip_past_its_deadline_fails_and_the_next_gets_its_own_re
         await pipeline.send([(0, "unopened")], loop.time() + 0.1)
     redis.thaw()
     assert await pipeline.send([(0, "again")], loop.time() + 2.0) == [b"again"]
+
+
+async def test_round_trips_over_tls(tmp_path):
+    """The replies are read off the socket redis-py opened, TLS included (`rediss://`)."""
+    import trustme
+
+    if shutil.which("redis-server") is None:
+        _service_missing("redis-server is not installed")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(tmp_path / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        "redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+        "--tls-cert-file", str(tmp_path / "cert.pem"),
+        "--tls-key-file", str(tmp_path / "key.pem"),
+        "--tls-ca-cert-file", str(tmp_path / "ca.pem"), "--tls-auth-clients", "no",
+        "--save", "", "--appendonly", "no",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    client = open_redis(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tmp_path / 'ca.pem'}", 2.0)
+    pipeline = ScriptPipeline(client, *fresh_script("return ARGV[1]"))
+    try:
+        assert server.stdout is not None
+        async with asyncio.timeout(10):
+            async for line in server.stdout:
+                if b"Ready to accept connections" in line:
+                    break
+        loop = asyncio.get_running_loop()
+        calls = [(0, f"v{i}") for i in range(60)]
+        assert await pipeline.send(calls, loop.time() + 5) == [f"v{i}".encode() for i in range(60)]
+        assert await pipeline.send([(0, "again")], loop.time() + 5) == [b"again"]
+    finally:
+        await pipeline.close()
+        await close_redis(client)
+        server.terminate()
+        await server.wait()
