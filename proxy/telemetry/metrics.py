@@ -91,7 +91,20 @@ class Metrics:
         # In multiprocess mode values live in files and are collected from there;
         # otherwise this app's own registry (one per app, so tests never collide).
         self._registry = None if multiprocess_dir else CollectorRegistry()
-        reg = self._registry
+        self._register_families(self._registry)
+        self.in_flight = 0
+        self._unpriced: defaultdict[str, int] = defaultdict(int)
+        self._requests: defaultdict[tuple[str, int], int] = defaultdict(int)
+        self._upstream_errors: defaultdict[str, int] = defaultdict(int)
+        self._config_lookups: defaultdict[str, int] = defaultdict(int)
+        self._counter_sources: list[tuple[Counter, CountSource, dict[str, int]]] = []
+        self._gauge_sources: list[tuple[Gauge, Callable[[], float]]] = []
+        self._total_sources: list[tuple[Counter, Callable[[], int], list[int]]] = []
+        self._overhead = _LocalHistogram(OVERHEAD_BUCKETS)
+        self._upstream = _LocalHistogram(UPSTREAM_BUCKETS)
+
+    def _register_families(self, reg: CollectorRegistry | None) -> None:
+        """The exported families (values flushed into them from the local tallies)."""
         self._p_requests = Counter(
             "tenant_proxy_requests",
             "Finished requests by model and status.",
@@ -134,17 +147,6 @@ class Metrics:
             ["model"],
             registry=reg,
         )
-        self.in_flight = 0
-        self._unpriced: defaultdict[str, int] = defaultdict(int)
-        self._requests: defaultdict[tuple[str, int], int] = defaultdict(int)
-        self._upstream_errors: defaultdict[str, int] = defaultdict(int)
-        self._config_lookups: defaultdict[str, int] = defaultdict(int)
-        self._counter_sources: list[tuple[Counter, CountSource, dict[str, int]]] = []
-        self._gauge_sources: list[tuple[Gauge, Callable[[], float]]] = []
-        self._total_sources: list[tuple[Counter, Callable[[], int], list[int]]] = []
-        self._lookup_sources: list[tuple[str, Callable[[], int], list[int]]] = []
-        self._overhead = _LocalHistogram(OVERHEAD_BUCKETS)
-        self._upstream = _LocalHistogram(UPSTREAM_BUCKETS)
 
     def request_done(
         self, model: str, status: int, overhead_s: float, upstream_s: float | None
@@ -182,18 +184,13 @@ class Metrics:
     def watch_lookups(self, result: str, source: Callable[[], int]) -> None:
         """Config lookups with `result` that another component counts (a running total,
         read at each flush, as deltas): the resolver's L1 hits, the hot path's."""
-        self._lookup_sources.append((result, source, [0]))
+        self._total_sources.append((self._p_config_lookups.labels(result), source, [0]))
 
     def flush(self) -> None:
         if self._config_lookups:
             lookups, self._config_lookups = self._config_lookups, defaultdict(int)
             for result, n in lookups.items():
                 self._p_config_lookups.labels(result).inc(n)
-        for result, read_total, seen in self._lookup_sources:
-            value = read_total()
-            if value != seen[0]:
-                self._p_config_lookups.labels(result).inc(value - seen[0])
-                seen[0] = value
         if self._requests:
             requests, self._requests = self._requests, defaultdict(int)
             for (model, status), n in requests.items():
