@@ -80,13 +80,12 @@ def estimate_tokens(body: RequestBody) -> tuple[int, int | None]:
     """(prompt estimate, the client's own max output tokens or None)."""
     prompt = -(-len(body.raw) // 4)
     doc = body.doc
-    if doc is not None and (
-        "max_tokens" in doc or "max_completion_tokens" in doc or "max_output_tokens" in doc
-    ):
+    if doc is not None:
         for name in _MAX_FIELDS:
-            value = doc.get(name)
-            if type(value) is int and value >= 0:  # an int, not a bool
-                return prompt, value
+            if name in doc:  # most requests name none: no lookup, no value to check
+                value = doc[name]
+                if type(value) is int and value >= 0:  # an int, not a bool
+                    return prompt, value
     return prompt, None
 
 

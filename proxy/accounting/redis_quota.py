@@ -146,7 +146,8 @@ class RedisQuota:
         self._wake()
 
     def _wake(self) -> None:
-        """Give the loop work (the one place `_due` is set: an asyncio.Event, lighter)."""
+        """Give the loop work: `_due` set, and the idle loop's future resolved (the one
+        place either happens; lighter than an asyncio.Event)."""
         self._due = True
         wakeup, self._wakeup = self._wakeup, None
         if wakeup is not None and not wakeup.done():

@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 from proxy.api.connection import expect_continue
 
 Wrap = Callable[[Handler], Handler]
-_TAIL = r"/{tail:[\s\S]*}"
+_TAIL = r"/{tail:(?s:.*)}"  # any character, CR and LF included (as api.routes')
 
 
 class GuardedRoutes:
