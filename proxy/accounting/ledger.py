@@ -1,18 +1,20 @@
 """The usage ledger's sink: every finished request of an authenticated tenant, written
 to the store in batches, off the request path, and not lost (SPEC 8, 8.1).
 
-`emit` (the `UsageSink` interface) only appends the record to a bounded in-memory
-queue (USAGE_BUFFER_MAX; what a full queue pushes out waits for the spiller in a
-second list of the same size, at least MIN_OVERFLOW). One writer task per worker
-takes up to BATCH_MAX records (a part-filled batch waits LINGER_S for more), turns
-them into rows and writes them in one transaction (`proxy.store.usage.UsageTable`:
-idempotent on `event_id`, the daily rollups updated for the new rows only). A
-failing store (an outage, a call past STORE_TIMEOUT) is retried with full-jitter
-backoff while the queue rides it out; when the queue is full its oldest records
-spill to the Redis list `usage:spill` (when REDIS_URL is set) or are dropped and
-counted. Once its writes succeed, any worker takes spilled rows back into its
-batches. At shutdown the queue is written until the grace deadline; what is left
-spills (or is dropped and counted).
+`emit` (the `UsageSink` interface) only turns the record into its stored row and
+appends that to a bounded in-memory queue (USAGE_BUFFER_MAX; what a full queue
+pushes out waits for the spiller in a second list of the same size, at least
+MIN_OVERFLOW). A row is made as its request ends, not when its batch is taken: 500
+at once held the event loop for about a millisecond, and the requests waiting on it
+saw that as latency. One writer task per worker takes up to BATCH_MAX rows (a
+part-filled batch waits LINGER_S for more) and writes them in one transaction
+(`proxy.store.usage.UsageTable`: idempotent on `event_id`, the daily rollups
+updated for the new rows only). A failing store (an outage, a call past
+STORE_TIMEOUT) is retried with full-jitter backoff while the queue rides it out;
+when the queue is full its oldest records spill to the Redis list `usage:spill`
+(when REDIS_URL is set) or are dropped and counted. Once its writes succeed, any
+worker takes spilled rows back into its batches. At shutdown the queue is written
+until the grace deadline; what is left spills (or is dropped and counted).
 
 Not recorded: requests that never authenticated (401s, another tenant's token: they
 belong to no tenant and are counted in /metrics only) and static mode's.
@@ -145,8 +147,8 @@ class UsageLedger:
         self._spill = spill
         self._batch_max = batch_max
         self._backoff = Backoff(BASE_BACKOFF_S, MAX_BACKOFF_S, jitter)
-        self._queue: deque[UsageRecord] = deque()
-        self._overflow: list[UsageRecord] = []  # pushed out of a full queue, to spill
+        self._queue: deque[UsageRow] = deque()
+        self._overflow: list[UsageRow] = []  # pushed out of a full queue, to spill
         self._inflight: list[UsageRow] = []
         self._wake = asyncio.Event()
         self._spill_wake = asyncio.Event()
@@ -178,7 +180,7 @@ class UsageLedger:
                     "(set REDIS_URL, or raise USAGE_BUFFER_MAX)",
                     buffer_max=self._capacity,
                 )
-        queue.append(record)
+        queue.append(usage_row(record))
         self.counters.produced += 1
         if not self._wake.is_set():
             self._wake.set()
@@ -220,10 +222,13 @@ class UsageLedger:
                 pass
 
     def _take(self) -> list[UsageRow]:
-        queue, batch = self._queue, list[UsageRow]()
-        while queue and len(batch) < self._batch_max:
-            batch.append(usage_row(queue.popleft()))
-        return batch
+        queue = self._queue
+        if len(queue) <= self._batch_max:
+            batch = list(queue)
+            queue.clear()
+            return batch
+        popleft = queue.popleft
+        return [popleft() for _ in range(self._batch_max)]
 
     async def _write(self, batch: list[UsageRow]) -> None:
         """Write one batch until it lands or the deadline passes (then it stays in
@@ -257,7 +262,7 @@ class UsageLedger:
         if not done:
             task.cancel()
             await asyncio.wait([task])
-        rows = self._inflight + [usage_row(r) for r in (*self._overflow, *self._queue)]
+        rows = [*self._inflight, *self._overflow, *self._queue]
         self._inflight, self._overflow = [], []
         self._queue.clear()
         if rows and not await self._push(rows):
@@ -271,7 +276,7 @@ class UsageLedger:
             await self._spill_wake.wait()
             self._spill_wake.clear()
             taken = list(self._overflow)
-            if taken and await self._push([usage_row(r) for r in taken]):
+            if taken and await self._push(taken):
                 del self._overflow[: len(taken)]
 
     async def _push(self, rows: Sequence[UsageRow]) -> bool:

@@ -4,6 +4,7 @@ nothing lost and nothing counted twice; the counters' invariant holds throughout
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -96,6 +97,24 @@ async def test_only_authenticated_tenants_records_are_taken():
     await table.until(lambda: "evt_3" in table.rows)
     await ledger.close(writer, 1.0)
     assert list(table.rows) == ["evt_3"] and ledger.counters.written == 1
+
+
+async def test_a_queued_request_holds_its_row_not_its_record():
+    """Rows are made as requests end: the record is freed with its request (and a
+    batch's rows are not all made at once on the event loop), and a record changed
+    after it was handed over changes nothing stored."""
+    tasks, table = TaskSet(), FakeTable()
+    ledger = UsageLedger(table, buffer_max=10, tasks=tasks)
+    handed = record(1, input_tokens=7)
+    freed = weakref.ref(handed)
+    ledger.emit(handed)
+    handed.input_tokens = 1_000_000
+    del handed
+    assert freed() is None
+    writer = await start(ledger, tasks)
+    await table.until(lambda: "evt_1" in table.rows)
+    await ledger.close(writer, 1.0)
+    assert table.rows["evt_1"].input_tokens == 7
 
 
 async def test_records_are_written_in_batches():
