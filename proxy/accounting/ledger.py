@@ -8,20 +8,24 @@ MIN_OVERFLOW). A row is made as its request ends, not when its batch is taken: 5
 at once held the event loop for about a millisecond, and the requests waiting on it
 saw that as latency. One writer task per worker takes up to BATCH_MAX rows (a
 part-filled batch waits LINGER_S for more) and writes them in one transaction
-(`proxy.store.usage.UsageTable`: idempotent on `event_id`, the daily rollups
-updated for the new rows only). A failing store (an outage, a call past
-STORE_TIMEOUT) is retried with full-jitter backoff while the queue rides it out;
-when the queue is full its oldest records spill to the Redis list `usage:spill`
-(when REDIS_URL is set) or are dropped and counted. Once its writes succeed, any
-worker takes spilled rows back into its batches. At shutdown the queue is written
-until the grace deadline; what is left spills (or is dropped and counted).
+(`proxy.store.usage.UsageTable`: one row of `usage_batches`, idempotent on the
+batch's id, the daily rollups updated only when it was new). A batch keeps its id
+from the moment it is formed: once it may have been stored, it only ever travels
+whole (retried, spilled and replayed as one item), so no row is ever stored twice.
+A failing store (an outage, a call past STORE_TIMEOUT) is retried with full-jitter
+backoff while the queue rides it out; when the queue is full its oldest records
+spill, as batches, to the Redis list `usage:spill` (when REDIS_URL is set) or are
+dropped and counted. Once its writes succeed, any worker takes spilled batches back
+and writes each as itself. At shutdown the queue is written until the grace
+deadline; what is left spills (or is dropped and counted).
 
 Not recorded: requests that never authenticated (401s, another tenant's token: they
 belong to no tenant and are counted in /metrics only) and static mode's.
 
-Counters, per worker: produced, written, spilled, replayed, dropped. Over all workers,
-produced = written + dropped + pending (in memory, `pending`) + the spill list's length
-(exact whenever no push to the list is under way: during one, its rows are in both).
+Counters, per worker, in rows: produced, written, spilled, replayed, dropped. Over all
+workers, produced = written + dropped + pending (in memory, `pending`) + the rows in
+the spill list (exact whenever no push to the list is under way: during one, its rows
+are in both).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import orjson
 from proxy.backoff import Backoff
 from proxy.errors import StoreUnavailableError
 from proxy.redis_spill import RedisSpill
-from proxy.store.usage import MAX_MODEL, UsageRow, UsageStore
+from proxy.store.usage import MAX_MODEL, UsageRow, UsageStore, new_batch_id
 from proxy.tasks import TaskSet
 from proxy.throttled_log import RateLimitedLog
 from proxy.usage_record import UsageRecord
@@ -115,14 +119,42 @@ def usage_row(record: UsageRecord) -> UsageRow:
     )
 
 
-def _encode(row: UsageRow) -> bytes:
-    return orjson.dumps(row._asdict())
+class Batch:
+    """Rows written (or to be written) together under one id. The id is made when the
+    batch is formed and kept through its retries: once a batch may have been stored,
+    it is only ever written again whole, under its id (spilled as one unit), so the
+    store's check of the id is all that keeps it from counting twice. `legacy`: it holds
+    rows replayed from a spill, which a worker from before schema version 4 may have
+    stored one by one (`usage_records_v3`); those are looked up before it is written."""
+
+    __slots__ = ("batch_id", "rows", "legacy")
+
+    def __init__(self, batch_id: str, rows: list[UsageRow], *, legacy: bool = False) -> None:
+        self.batch_id = batch_id
+        self.rows = rows
+        self.legacy = legacy
 
 
-def _decode(item: bytes) -> UsageRow | None:
+def _encode(batch: Batch) -> bytes:
+    """A spilled batch: one item."""
+    return orjson.dumps({"batch_id": batch.batch_id, "rows": [r._asdict() for r in batch.rows]})
+
+
+def _row(doc: dict[str, Any]) -> UsageRow:
+    return UsageRow(**{name: doc[name] for name in UsageRow._fields})
+
+
+def _decode(item: bytes) -> UsageRow | Batch | None:
+    """A spilled batch, a row spilled alone (before schema version 4), or None for what
+    cannot be read."""
     try:
         doc = orjson.loads(item)
-        return UsageRow(**{name: doc[name] for name in UsageRow._fields})
+        if "rows" in doc and "batch_id" in doc:
+            batch_id, rows = doc["batch_id"], doc["rows"]
+            if not isinstance(batch_id, str) or not isinstance(rows, list):
+                return None
+            return Batch(batch_id, [_row(r) for r in rows])
+        return _row(doc)
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
 
@@ -149,7 +181,8 @@ class UsageLedger:
         self._backoff = Backoff(BASE_BACKOFF_S, MAX_BACKOFF_S, jitter)
         self._queue: deque[UsageRow] = deque()
         self._overflow: list[UsageRow] = []  # pushed out of a full queue, to spill
-        self._inflight: list[UsageRow] = []
+        self._spilling: Batch | None = None  # the spiller's push, retried as it is
+        self._inflight: list[Batch] = []  # formed, not known to be stored
         self._wake = asyncio.Event()
         self._spill_wake = asyncio.Event()
         self._stopping = False
@@ -161,7 +194,9 @@ class UsageLedger:
     @property
     def pending(self) -> int:
         """Records in this worker's memory, not written yet."""
-        return len(self._queue) + len(self._overflow) + len(self._inflight)
+        inflight = sum(len(batch.rows) for batch in self._inflight)
+        spilling = 0 if self._spilling is None else len(self._spilling.rows)
+        return len(self._queue) + len(self._overflow) + spilling + inflight
 
     def emit(self, record: UsageRecord) -> None:
         if record.tenant is None or not record.authenticated:
@@ -202,14 +237,17 @@ class UsageLedger:
         while True:
             if 0 < len(self._queue) < self._batch_max and not self._stopping:
                 await asyncio.sleep(LINGER_S)  # fewer, fuller inserts under load
-            batch = self._inflight = self._take()  # counted as pending while replay awaits
-            if len(batch) < self._batch_max and self._store_up and not self._stopping:
-                batch += await self._replay(self._batch_max - len(batch))
-            if batch:
-                await self._write(batch)
-                if loop.time() >= self._deadline:
-                    return
+            batch = Batch(new_batch_id(), self._take())
+            self._inflight = [batch]  # counted as pending while replay awaits
+            if len(batch.rows) < self._batch_max and self._store_up and not self._stopping:
+                await self._replay()
+            taken = [b for b in self._inflight if b.rows]
+            if taken:
+                for each in taken:
+                    if not await self._write(each) or loop.time() >= self._deadline:
+                        return
                 continue
+            self._inflight = []
             if self._stopping:
                 return
             self._wake.clear()
@@ -230,28 +268,38 @@ class UsageLedger:
         popleft = queue.popleft
         return [popleft() for _ in range(self._batch_max)]
 
-    async def _write(self, batch: list[UsageRow]) -> None:
-        """Write one batch until it lands or the deadline passes (then it stays in
-        flight, for close() to spill)."""
+    async def _write(self, batch: Batch) -> bool:
+        """Write one batch until it lands (True) or the deadline passes (False: it
+        stays in flight, for close() to spill)."""
         loop = asyncio.get_running_loop()
-        self._inflight = batch
         attempt = 0
         while True:
             try:
-                await self._table.write(batch)
+                if batch.legacy:
+                    await self._drop_stored(batch)
+                await self._table.write(batch.rows, batch.batch_id)
             except StoreUnavailableError as e:
                 self._store_up = False
                 self._warn.warning("store", "usage ledger write failed; retrying", error=str(e))
             else:
-                self.counters.written += len(batch)
-                self._inflight = []
+                self.counters.written += len(batch.rows)
+                self._inflight = [b for b in self._inflight if b is not batch]
                 self._store_up = True
-                return
+                return True
             remaining = self._deadline - loop.time()
             if remaining <= 0:
-                return
+                return False
             await asyncio.sleep(min(self._backoff.delay(attempt), remaining))
             attempt += 1
+
+    async def _drop_stored(self, batch: Batch) -> None:
+        """Take out of the batch the replayed rows stored before schema version 4 (they
+        count as written)."""
+        stored = await self._table.stored_events([row.event_id for row in batch.rows])
+        if stored:
+            batch.rows = [row for row in batch.rows if row.event_id not in stored]
+            self.counters.written += len(stored)
+        batch.legacy = False
 
     async def close(self, task: asyncio.Task[Any], grace_s: float) -> None:
         """Write for up to `grace_s`, then spill (or count as dropped) what is left."""
@@ -262,12 +310,16 @@ class UsageLedger:
         if not done:
             task.cancel()
             await asyncio.wait([task])
-        rows = [*self._inflight, *self._overflow, *self._queue]
-        self._inflight, self._overflow = [], []
+        batches = [*self._inflight, Batch(new_batch_id(), [*self._overflow, *self._queue])]
+        if self._spilling is not None:
+            batches.append(self._spilling)
+        self._inflight, self._overflow, self._spilling = [], [], None
         self._queue.clear()
-        if rows and not await self._push(rows):
-            self.counters.dropped += len(rows)
-            log.warning("usage records unwritten at shutdown", extra={"dropped": len(rows)})
+        batches = [b for b in batches if b.rows]
+        count = sum(len(b.rows) for b in batches)
+        if batches and not await self._push(batches):
+            self.counters.dropped += count
+            log.warning("usage records unwritten at shutdown", extra={"dropped": count})
         log.info("usage ledger stopped", extra={"counters": self.counters.as_dict()})
 
     async def _spill_loop(self) -> None:
@@ -275,27 +327,46 @@ class UsageLedger:
         while True:
             await self._spill_wake.wait()
             self._spill_wake.clear()
-            taken = list(self._overflow)
-            if taken and await self._push(taken):
-                del self._overflow[: len(taken)]
+            if self._spilling is None and self._overflow:
+                self._spilling = Batch(new_batch_id(), self._overflow)
+                self._overflow = []
+            if self._spilling is not None and await self._push([self._spilling]):
+                self._spilling = None
+                if self._overflow:
+                    self._spill_wake.set()
 
-    async def _push(self, rows: Sequence[UsageRow]) -> bool:
-        if self._spill is None or await self._spill.push([_encode(r) for r in rows]) is None:
+    async def _push(self, batches: Sequence[Batch]) -> bool:
+        """Spill whole batches, each one item under its id: a push that Redis took but
+        did not confirm in time is pushed again, and replayed twice its rows still
+        count once (the store knows the id)."""
+        if self._spill is None or await self._spill.push(list(map(_encode, batches))) is None:
             return False
-        self.counters.spilled += len(rows)
+        self.counters.spilled += sum(len(b.rows) for b in batches)
         return True
 
-    async def _replay(self, count: int) -> list[UsageRow]:
+    async def _replay(self) -> None:
+        """Up to BATCH_MAX spilled batches, each to be written as itself, under its id.
+        Rows spilled one by one (by a worker from before schema version 4) form one
+        batch, checked against the rows stored before (`Batch.legacy`)."""
         if self._spill is None:
-            return []
-        items = await self._spill.pop(count)
+            return
+        items = await self._spill.pop(self._batch_max)
         if not items:
-            return []
-        self.counters.replayed += len(items)
-        rows = [r for r in map(_decode, items) if r is not None]
-        if len(rows) < len(items):
-            self.counters.dropped += len(items) - len(rows)
-            log.error(
-                "unreadable spilled usage rows dropped", extra={"count": len(items) - len(rows)}
-            )
-        return rows
+            return
+        legacy = Batch(new_batch_id(), [], legacy=True)
+        unreadable = 0
+        for found in map(_decode, items):
+            if found is None:
+                unreadable += 1
+            elif isinstance(found, Batch):
+                self._inflight.append(found)
+                self.counters.replayed += len(found.rows)
+            else:
+                legacy.rows.append(found)
+                self.counters.replayed += 1
+        if legacy.rows:
+            self._inflight.append(legacy)
+        if unreadable:
+            self.counters.replayed += unreadable
+            self.counters.dropped += unreadable
+            log.error("unreadable spilled usage rows dropped", extra={"count": unreadable})

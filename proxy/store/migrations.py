@@ -1,11 +1,12 @@
 """The store's schema, versioned per dialect, and the code that brings a database to it.
 
 `schema_version` is a one-row table (column `version`, an integer); version N means
-steps 1..N were applied. Both dialects have the same number of steps. Each step is
-idempotent (`IF [NOT] EXISTS`, or MySQL's index drop built only when the index is
-there), so a step cut short re-runs cleanly. SQLite migrates
+steps 1..N were applied. Both dialects have the same number of steps. SQLite migrates
 itself at open, in one `BEGIN IMMEDIATE` transaction (several workers opening one
-file wait for each other). MySQL migrates only in `tenant-proxy db migrate`, under a
+file wait for each other; a step is never cut short there). Each MySQL step is
+idempotent (`IF [NOT] EXISTS`, `CREATE OR REPLACE`, or statements built only when
+what they change is there: `_drop_index_if_exists`, `_run_if`), so one cut short
+re-runs cleanly. MySQL migrates only in `tenant-proxy db migrate`, under a
 named lock; at start `check_mysql` refuses a missing, older or newer schema.
 """
 
@@ -19,6 +20,34 @@ import aiosqlite
 from proxy.store import StoreSetupError
 
 Steps = Sequence[Sequence[str]]
+
+# A usage row's values in the order usage_batches.records holds them (frozen with
+# schema version 4: proxy.store.usage.UsageRow must keep this order).
+_ROW_COLUMNS = (
+    "event_id",
+    "tenant_id",
+    "day",
+    "ts_ms",
+    "request_id",
+    "model",
+    "upstream_model",
+    "provider",
+    "endpoint",
+    "status",
+    "error",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_micro",
+    "duration_ms",
+    "upstream_ms",
+    "stream",
+    "usage_estimated",
+    "attempts",
+    "forwarded",
+    "refused",
+    "unpriced",
+)
 
 SQLITE_STEPS: Steps = (
     (
@@ -93,6 +122,28 @@ SQLITE_STEPS: Steps = (
         "DROP INDEX IF EXISTS usage_records_by_tenant",
         "DROP INDEX IF EXISTS usage_records_by_batch",
     ),
+    # A batch of usage rows is stored as one row of usage_batches (its rows one JSON
+    # array, each row an array in _ROW_COLUMNS' order), idempotent on its batch id: a
+    # row per request with 25 bound columns cost ~30k instructions of SQLite per
+    # request, about 6 % of built-in-store mode's throughput. `usage_records` becomes
+    # a view with the columns it had: the batches' rows, then the rows written before
+    # (kept in usage_records_v3).
+    (
+        """CREATE TABLE IF NOT EXISTS usage_batches (
+            batch_id TEXT NOT NULL PRIMARY KEY,
+            written_ms INTEGER NOT NULL,
+            row_count INTEGER NOT NULL,
+            records TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        "ALTER TABLE usage_records RENAME TO usage_records_v3",
+        "CREATE VIEW IF NOT EXISTS usage_records AS SELECT b.batch_id AS batch_id, "
+        + ", ".join(
+            f"json_extract(r.value, '$[{i}]') AS {name}" for i, name in enumerate(_ROW_COLUMNS)
+        )
+        + " FROM usage_batches AS b, json_each(b.records) AS r UNION ALL SELECT batch_id, "
+        + ", ".join(_ROW_COLUMNS)
+        + " FROM usage_records_v3",
+    ),
 )
 
 
@@ -106,6 +157,31 @@ def _drop_index_if_exists(table: str, index: str) -> tuple[str, ...]:
         "EXECUTE drop_index",
         "DEALLOCATE PREPARE drop_index",
     )
+
+
+def _run_if(condition: str, statement: str) -> tuple[str, ...]:
+    """MySQL statements running `statement` only when `condition` (a count) is > 0."""
+    return (
+        f"SET @run_if = IF(({condition}) > 0, '{statement}', 'DO 0')",
+        "PREPARE run_if FROM @run_if",
+        "EXECUTE run_if",
+        "DEALLOCATE PREPARE run_if",
+    )
+
+
+# The view's column types: those of usage_records_v3 (JSON_TABLE's strings are utf8mb4).
+_TEXT, _FLAG = "VARCHAR(255)", "TINYINT"
+_MYSQL_TYPES = {
+    **dict.fromkeys(("event_id", "tenant_id", "request_id", "model", "upstream_model"), _TEXT),
+    **dict.fromkeys(("provider", "error"), "VARCHAR(64)"),
+    "day": "CHAR(10)",
+    "endpoint": "VARCHAR(1024)",
+    **dict.fromkeys(("ts_ms", "input_tokens", "output_tokens", "cached_tokens"), "BIGINT"),
+    "cost_micro": "BIGINT",
+    **dict.fromkeys(("duration_ms", "upstream_ms"), "DOUBLE"),
+    **dict.fromkeys(("status", "attempts"), "INT"),
+    **dict.fromkeys(("stream", "usage_estimated", "forwarded", "refused", "unpriced"), _FLAG),
+}
 
 
 # ascii_bin: tenant and token ids compare and sort byte by byte, as in SQLite.
@@ -180,6 +256,28 @@ MYSQL_STEPS: Steps = (
     (
         *_drop_index_if_exists("usage_records", "usage_records_by_tenant"),
         *_drop_index_if_exists("usage_records", "usage_records_by_batch"),
+    ),
+    # As SQLite's step 4; the rename only while usage_records is still a table.
+    (
+        """CREATE TABLE IF NOT EXISTS usage_batches (
+            batch_id CHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            written_ms BIGINT NOT NULL,
+            row_count INT NOT NULL,
+            records LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL
+        ) ENGINE=InnoDB""",
+        *_run_if(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_name = 'usage_records' AND table_type = 'BASE TABLE'",
+            "RENAME TABLE usage_records TO usage_records_v3",
+        ),
+        "CREATE OR REPLACE VIEW usage_records AS SELECT b.batch_id AS batch_id, j.* "
+        "FROM usage_batches AS b, JSON_TABLE(b.records, '$[*]' COLUMNS ("
+        + ", ".join(
+            f"{name} {_MYSQL_TYPES[name]} PATH '$[{i}]'" for i, name in enumerate(_ROW_COLUMNS)
+        )
+        + ")) AS j UNION ALL SELECT batch_id, "
+        + ", ".join(_ROW_COLUMNS)
+        + " FROM usage_records_v3",
     ),
 )
 

@@ -9,6 +9,7 @@ changed here: `open` checks it (`tenant-proxy db migrate` changes it).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,15 +21,9 @@ from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExists
 from proxy.store import StoreSetupError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import check_mysql
-from proxy.store.usage import (
-    MYSQL,
-    ROLLUP_WIDTH,
-    UsageRow,
-    flatten,
-    rollup_args,
-    rollup_groups,
-)
+from proxy.store.usage import MYSQL, ROLLUP_WIDTH, UsageRow, batch_args, rollup_groups
 
+_INSERT = MYSQL.insert()
 _DUPLICATE_KEY = 1062
 _UNKNOWN_DATABASE = 1049
 
@@ -239,15 +234,17 @@ class MySQLBackend:
         return found is not None
 
     async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
-        sql = MYSQL.insert(len(rows))
+        args = batch_args(rows, batch_id, int(time.time() * 1000))
         async with self._transaction() as cur:
-            inserted = int(await cur.execute(sql, flatten(rows, batch_id)))
-            if inserted == len(rows):
+            new = int(await cur.execute(_INSERT, args)) > 0
+            if new:
                 groups = rollup_groups(rows)
                 await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)
-            elif inserted > 0:
-                await cur.execute(MYSQL.rollup(len(rows)), rollup_args(rows, batch_id))
-        return inserted
+        return len(rows) if new else 0
+
+    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
+        found = await self._fetch(MYSQL.stored_events(len(event_ids)), tuple(event_ids))
+        return {row[0] for row in found}
 
     async def usage_sums(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]

@@ -10,7 +10,6 @@ statements. The file is created and migrated at open.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -23,27 +22,11 @@ import aiosqlite
 from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import migrate_sqlite
-from proxy.store.usage import (
-    ROLLUP_WIDTH,
-    SQLITE,
-    UsageRow,
-    flatten,
-    rollup_args,
-    rollup_groups,
-)
+from proxy.store.usage import ROLLUP_WIDTH, SQLITE, UsageRow, batch_args, rollup_groups
 
 T = TypeVar("T")
-# A batch is inserted in chunks of these sizes, each one multi-row statement: a few
-# statements per batch (each prepared once, then cached by sqlite3), where one per row
-# paid, besides its binding, a step of its own and two or more GIL handoffs. At most
-# 32 x 24 = 768 parameters: under the 999 of SQLite before 3.32.
-_CHUNKS = (32, 8, 2, 1)
-_INSERTS = {size: SQLITE.insert(size) for size in _CHUNKS}
-# Every _YIELD_ROWS rows of a batch the connection's thread gives the CPU and the GIL
-# back (_insert_usage).
-_YIELD_ROWS = 128
+_INSERT = SQLITE.insert()
 _WAL_RETRY_S = 0.01  # between tries of the switch to WAL (_enter_wal)
-_yield_cpu: Callable[[], object] = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
 
 # sqlite3 binds None through its adapter protocol: with no adapter registered for
 # NoneType it asks the protocol and the value for `__adapt__`/`__conform__` (two failed
@@ -204,6 +187,11 @@ class SQLiteBackend:
         async with self._serial.use() as db:
             return await _on_thread(db, _insert_usage, rows, batch_id)
 
+    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
+        async with self._serial.use() as db:
+            found = await _fetch(db, SQLITE.stored_events(len(event_ids)), event_ids)
+        return {row[0] for row in found}
+
     async def usage_sums(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]
     ) -> list[tuple[object, ...]]:
@@ -237,36 +225,20 @@ async def _enter_wal(db: aiosqlite.Connection, busy_timeout: float) -> None:
 def _insert_usage(conn: sqlite3.Connection, rows: Sequence[UsageRow], batch_id: str) -> int:
     """The ledger's batch as one transaction, run whole on the connection's thread: one
     hop there and back per batch, and no transaction left open when the caller is
-    cancelled (the function still ends it, committed or rolled back).
-
-    Every 128 rows the thread yields the CPU (`os.sched_yield`, which also lets go of
-    the GIL; `time.sleep(0)` where there is none). On a worker pinned to one core a
-    batch of 500 rows is ~2 ms of CPU, and without the yield the thread often kept the
-    core and the GIL through the whole batch while the event loop's requests waited:
-    built-in-store mode's p99 at c=1 went from 1.9 to 0.8 ms. A yield after every
-    32-row chunk took it to 0.75 ms but cost ~4 % of the throughput at c=50; every
-    128 rows costs what the rounds' noise hides (±2 %)."""
+    cancelled (the function still ends it, committed or rolled back). The rollups are
+    added only when the batch was new."""
+    args = batch_args(rows, batch_id, int(time.time() * 1000))
     conn.execute("BEGIN IMMEDIATE")
     try:
-        inserted = 0
-        start, count = 0, len(rows)
-        for size in _CHUNKS:
-            while count - start >= size:
-                chunk = flatten(rows[start : start + size], batch_id)
-                inserted += conn.execute(_INSERTS[size], chunk).rowcount
-                start += size
-                if start % _YIELD_ROWS == 0:
-                    _yield_cpu()
-        if inserted == count:
+        new = conn.execute(_INSERT, args).rowcount > 0
+        if new:
             groups = rollup_groups(rows)
             conn.execute(SQLITE.upsert(len(groups) // ROLLUP_WIDTH), groups)
-        elif inserted > 0:
-            conn.execute(SQLITE.rollup(count), rollup_args(rows, batch_id))
         conn.execute("COMMIT")
     except BaseException:
         conn.rollback()
         raise
-    return inserted
+    return len(rows) if new else 0
 
 
 async def _on_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:

@@ -1,14 +1,17 @@
-"""The usage ledger's tables (SPEC 7.1, 8, 8.1): one row per finished request, keyed by
-its server `event_id`, and daily rollups per (tenant, UTC day, model as the client
-named it) that the metering API reads.
+"""The usage ledger's tables (SPEC 7.1, 8, 8.1): the rows of finished requests, stored
+a batch at a time, and daily rollups per (tenant, UTC day, model as the client named
+it) that the metering API reads.
 
-`UsageTable.write(rows)` is one transaction: an insert that skips event ids already
-stored, then the rollups of exactly the rows that insert added, so a batch written
-twice (a retry after a timeout that had in fact committed, a spilled batch replayed)
-never counts twice. When every row was new (the usual case) the rollups are summed in
-Python, one upsert row per (tenant, day, model) (`rollup_groups`); otherwise the store
-sums the rows that carry this batch's id. Every call is bounded by
-the store timeout (`StoreUnavailableError`). Amounts are integer micro-USD.
+`UsageTable.write(rows, batch_id)` is one transaction: the batch as one row of
+`usage_batches` (its rows one JSON array, each row an array in `UsageRow`'s order),
+skipped when its batch id is stored already, then, only when it was new, the rollups
+of its rows (summed in Python, one upsert row per (tenant, day, model):
+`rollup_groups`). The ledger keeps a batch's id from its first try to its last, and
+a batch that may have been stored travels as one unit (a retry, a spilled batch
+replayed), so a batch written twice never counts twice. `usage_records` is a view of
+every row (schema version 4; the rows written before it are in `usage_records_v3`).
+Every call is bounded by the store timeout (`StoreUnavailableError`). Amounts are
+integer micro-USD.
 
 Rows store the model as '' when the request named none; a report shows it as
 `NO_MODEL`.
@@ -22,6 +25,8 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
+import orjson
+
 from proxy.store import bounded
 
 T = TypeVar("T")
@@ -31,7 +36,8 @@ GROUPINGS = {"day": ("day",), "model": ("model",), "day,model": ("day", "model")
 
 
 class UsageRow(NamedTuple):
-    """A usage record as stored (`usage_records`, without its batch id)."""
+    """A usage record as stored (`usage_records`, without its batch id). The order of
+    the fields is that of a row in `usage_batches.records` (schema version 4)."""
 
     event_id: str
     tenant_id: str
@@ -93,8 +99,11 @@ class UsageGroup:
 
 class UsageBackend(Protocol):
     async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
-        """Insert the rows not stored yet and add exactly those to the rollups, in one
-        transaction; the number inserted."""
+        """Store the batch unless its id is stored already, and then add its rows to the
+        rollups, in one transaction; the number of rows stored (0: the batch was)."""
+
+    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these event ids the rows written before schema version 4 hold."""
 
     async def usage_sums(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]
@@ -107,7 +116,9 @@ class UsageBackend(Protocol):
 class UsageStore(Protocol):
     """What the ledger writes through (proxy.accounting.ledger)."""
 
-    async def write(self, rows: Sequence[UsageRow]) -> int: ...
+    async def write(self, rows: Sequence[UsageRow], batch_id: str) -> int: ...
+
+    async def stored_events(self, event_ids: Sequence[str]) -> set[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,30 +126,22 @@ class UsageSQL:
     """The ledger's statements in one SQL dialect."""
 
     placeholder: str  # "?" or "%s"
-    skip_duplicate: str  # appended to the multi-row insert: a known event_id is skipped
+    skip_duplicate: str  # appended to the batch's insert: a known batch_id is skipped
     on_conflict: str  # the rollup upsert's clause, before the columns' updates
     add: str  # one column's update on a conflict, `{c}` the column
 
-    def insert(self, count: int) -> str:
-        one = "(" + ", ".join([self.placeholder] * len(COLUMNS)) + ")"
-        values = ", ".join([one] * count)
-        columns = ", ".join(COLUMNS)
-        return f"INSERT INTO usage_records ({columns}) VALUES {values}{self.skip_duplicate}"
-
-    def rollup(self, count: int) -> str:
-        """The rollups of one batch's newly inserted rows: of its `count` event ids
-        (`rollup_args`), those stored with its batch id (read by primary key)."""
+    def insert(self) -> str:
+        """One batch (`batch_args`), skipped when its batch id is stored already."""
         p = self.placeholder
         return (
-            f"INSERT INTO usage_daily (tenant_id, day, model, {', '.join(SUMS)}) "
-            "SELECT tenant_id, day, model, SUM(forwarded), COALESCE(SUM(input_tokens), 0), "
-            "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
-            "COALESCE(SUM(cost_micro), 0), SUM(unpriced), SUM(refused) "
-            f"FROM usage_records WHERE batch_id = {p} "
-            f"AND event_id IN ({', '.join([p] * count)}) "
-            f"GROUP BY tenant_id, day, model {self.on_conflict}"
-            + ", ".join(self.add.format(c=c) for c in SUMS)
+            "INSERT INTO usage_batches (batch_id, written_ms, row_count, records) "
+            f"VALUES ({p}, {p}, {p}, {p}){self.skip_duplicate}"
         )
+
+    def stored_events(self, count: int) -> str:
+        """Which of `count` event ids the rows written before schema version 4 hold."""
+        marks = ", ".join([self.placeholder] * count)
+        return f"SELECT event_id FROM usage_records_v3 WHERE event_id IN ({marks})"
 
     def upsert(self, count: int) -> str:
         """Add `count` precomputed groups (`rollup_groups`, flattened) to the rollups."""
@@ -166,29 +169,28 @@ class UsageSQL:
 
 SQLITE = UsageSQL(
     "?",
-    " ON CONFLICT (event_id) DO NOTHING",
+    " ON CONFLICT (batch_id) DO NOTHING",
     "ON CONFLICT (tenant_id, day, model) DO UPDATE SET ",
     "{c} = {c} + excluded.{c}",
 )
 MYSQL = UsageSQL(
     "%s",
-    " ON DUPLICATE KEY UPDATE event_id = event_id",
+    " ON DUPLICATE KEY UPDATE batch_id = batch_id",
     "ON DUPLICATE KEY UPDATE ",
     "{c} = {c} + VALUES({c})",
 )
 
 
-def flatten(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
-    args: list[object] = []
-    for row in rows:
-        args.append(batch_id)
-        args.extend(row)
-    return args
+def new_batch_id() -> str:
+    """A batch's id (16 hex characters), made once, when the ledger forms the batch."""
+    return secrets.token_hex(8)
 
 
-def rollup_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
-    """The arguments of `UsageSQL.rollup(len(rows))`."""
-    return [batch_id, *(row.event_id for row in rows)]
+def batch_args(rows: Sequence[UsageRow], batch_id: str, written_ms: int) -> tuple[object, ...]:
+    """The arguments of `UsageSQL.insert()`: the rows as one JSON array of arrays
+    (orjson writes a NamedTuple through `default`, as the plain tuple it is)."""
+    records = orjson.dumps(rows, default=tuple).decode()
+    return batch_id, written_ms, len(rows), records
 
 
 _GROUP = operator.itemgetter(*(UsageRow._fields.index(c) for c in ("tenant_id", "day", "model")))
@@ -233,12 +235,17 @@ class UsageTable:
     async def _bounded(self, what: str, call: Awaitable[T]) -> T:
         return await bounded(call, self._timeout, what)
 
-    async def write(self, rows: Sequence[UsageRow]) -> int:
-        """Store the rows (idempotent on event_id); how many were new."""
+    async def write(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+        """Store the batch (idempotent on `batch_id`); how many rows were new."""
         if not rows:
             return 0
-        batch_id = secrets.token_hex(8)
-        return await self._bounded("write usage", self._backend.insert_usage(rows, batch_id))
+        write = self._backend.insert_usage(rows, batch_id)
+        return await self._bounded("write usage", write)
+
+    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        return await self._bounded("read usage", self._backend.stored_events(event_ids))
 
     async def groups(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]

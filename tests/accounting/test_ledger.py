@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+import orjson
 import pytest
 
 from proxy.accounting.ledger import SPILL_KEY, UsageLedger, usage_row
@@ -20,29 +21,55 @@ from proxy.usage_record import UsageRecord
 
 
 class FakeTable:
-    """The usage table's contract in memory: idempotent on event_id; `down` refuses."""
+    """The usage table's contract in memory: idempotent on the batch id; `down`
+    refuses; `lost_answers` stores that many batches but answers as a timeout would.
+    Rows are kept by event id: a row stored by two batches is counted in `twice`."""
 
     def __init__(self) -> None:
         self.rows: dict[str, UsageRow] = {}
+        self.batches: list[str] = []  # every batch id tried, in order
+        self.stored_batches: set[str] = set()
+        self.legacy: set[str] = set()  # event ids stored before schema version 4
+        self.twice = 0
         self.down = False
+        self.lost_answers = 0
         self.writes = 0
         self.changed = asyncio.Event()
 
-    async def write(self, rows: Sequence[UsageRow]) -> int:
+    async def write(self, rows: Sequence[UsageRow], batch_id: str) -> int:
         self.writes += 1
         self.changed.set()
+        self.batches.append(batch_id)
         if self.down:
             raise StoreUnavailableError("the store is down")
-        before = len(self.rows)
+        if batch_id in self.stored_batches:
+            return 0
+        self.stored_batches.add(batch_id)
         for row in rows:
-            self.rows.setdefault(row.event_id, row)
-        return len(self.rows) - before
+            self.twice += row.event_id in self.rows or row.event_id in self.legacy
+            self.rows[row.event_id] = row
+        if self.lost_answers:
+            self.lost_answers -= 1
+            raise StoreUnavailableError("the store did not answer in time")
+        return len(rows)
+
+    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
+        return self.legacy & set(event_ids)
 
     async def until(self, condition: Callable[[], bool]) -> None:
         async with asyncio.timeout(10):
             while not condition():
                 self.changed.clear()
                 await self.changed.wait()
+
+
+async def spilled(redis_client) -> list[dict]:
+    """The spill list's items, decoded."""
+    return [orjson.loads(item) for item in await redis_client.lrange(SPILL_KEY, 0, -1)]
+
+
+async def spilled_rows(redis_client) -> int:
+    return sum(len(item["rows"]) for item in await spilled(redis_client))
 
 
 def record(n: int, **fields) -> UsageRecord:
@@ -143,9 +170,9 @@ async def test_an_outage_spills_to_redis_and_every_row_arrives_once(redis_client
         first.emit(record(n))
     await table.until(lambda: table.writes >= 3)  # retried, not given up
     async with asyncio.timeout(5):  # once the spiller's push is done
-        while not invariant([first, second], await redis_client.llen(SPILL_KEY)):  # noqa: ASYNC110 (a push is seen in Redis only)
+        while not invariant([first, second], await spilled_rows(redis_client)):  # noqa: ASYNC110 (a push is seen in Redis only)
             await asyncio.sleep(0.01)
-    assert first.counters.dropped == 0 and await redis_client.llen(SPILL_KEY) == 80
+    assert first.counters.dropped == 0 and await spilled_rows(redis_client) == 80
     for n in range(100, 110):
         second.emit(record(n))
     table.down = False
@@ -156,7 +183,7 @@ async def test_an_outage_spills_to_redis_and_every_row_arrives_once(redis_client
     c1, c2 = first.counters, second.counters
     assert c1.spilled > 0 and c1.spilled == c1.replayed + c2.replayed
     assert c1.written + c2.written == 110 and c1.dropped + c2.dropped == 0
-    assert invariant([first, second], 0)
+    assert invariant([first, second], 0) and table.twice == 0
 
 
 async def test_without_redis_a_full_buffer_drops_the_oldest_and_counts_them():
@@ -190,7 +217,9 @@ async def test_shutdown_writes_what_is_queued_and_spills_what_it_cannot(redis_cl
     for n in range(30, 40):
         stopping.emit(record(n))
     await stopping.close(writer, 0.3)
-    assert stopping.counters.spilled == 10 and await redis_client.llen(SPILL_KEY) == 10
+    assert stopping.counters.spilled == 10
+    (item,) = await spilled(redis_client)  # the batch it had tried, whole, under its id
+    assert {item["batch_id"]} == set(down.batches) and len(item["rows"]) == 10
     # Any worker takes them back.
     later = UsageLedger(table, buffer_max=100, tasks=tasks, spill=spill)
     writer = await start(later, tasks)
@@ -210,3 +239,58 @@ async def test_an_unreadable_spilled_row_is_dropped_and_counted(redis_client, ga
     await table.until(lambda: ledger.counters.replayed == 1 and len(table.rows) == 1)
     await ledger.close(writer, 1.0)
     assert ledger.counters.dropped == 1
+
+
+async def test_a_write_that_committed_unconfirmed_is_retried_under_its_id_once():
+    """The store took the batch but its answer came too late (the store timeout): the
+    retry carries the same batch id, which the store knows, so nothing counts twice."""
+    tasks, table = TaskSet(), FakeTable()
+    table.lost_answers = 1
+    ledger = UsageLedger(table, buffer_max=100, tasks=tasks, jitter=lambda: 0.0)
+    for n in range(20):
+        ledger.emit(record(n))
+    writer = await start(ledger, tasks)
+    await table.until(lambda: len(table.batches) == 2)
+    await ledger.close(writer, 1.0)
+    assert table.batches[0] == table.batches[1] and len(table.rows) == 20 and table.twice == 0
+    assert ledger.counters.written == 20 and invariant([ledger], 0)
+
+
+async def test_a_spilled_batch_pushed_twice_is_stored_once(redis_client):
+    """A push Redis took but did not confirm in time is pushed again: the batch is in
+    the list twice, and its second write is known by its id."""
+    spill = RedisSpill(redis_client, RedisGate(1.0), SPILL_KEY)
+    down = FakeTable()
+    down.down = True
+    tasks = TaskSet()
+    stopping = UsageLedger(down, buffer_max=100, tasks=tasks, spill=spill)
+    writer = await start(stopping, tasks)
+    for n in range(10):
+        stopping.emit(record(n))
+    await stopping.close(writer, 0.3)
+    (item,) = await redis_client.lrange(SPILL_KEY, 0, -1)
+    await redis_client.rpush(SPILL_KEY, item)
+    table = FakeTable()
+    later = UsageLedger(table, buffer_max=100, tasks=tasks, spill=spill)
+    writer = await start(later, tasks)
+    await table.until(lambda: len(table.batches) == 2)
+    await later.close(writer, 1.0)
+    assert len(table.rows) == 10 and table.twice == 0 and len(table.stored_batches) == 1
+    assert await redis_client.llen(SPILL_KEY) == 0 and later.counters.replayed == 20
+
+
+async def test_rows_spilled_one_by_one_before_version_4_are_checked_then_written(redis_client):
+    """A worker from before schema version 4 spilled rows one by one, the last batch it
+    tried among them: those the store already holds (usage_records_v3) count as
+    written and are not stored again; the others are written."""
+    spill = RedisSpill(redis_client, RedisGate(1.0), SPILL_KEY)
+    old_rows = [usage_row(record(n)) for n in range(5)]
+    await redis_client.rpush(SPILL_KEY, *(orjson.dumps(r._asdict()) for r in old_rows))
+    tasks, table = TaskSet(), FakeTable()
+    table.legacy = {"evt_0", "evt_1"}
+    ledger = UsageLedger(table, buffer_max=100, tasks=tasks, spill=spill)
+    writer = await start(ledger, tasks)
+    await table.until(lambda: len(table.rows) == 3)
+    await ledger.close(writer, 1.0)
+    assert sorted(table.rows) == ["evt_2", "evt_3", "evt_4"] and table.twice == 0
+    assert ledger.counters.replayed == 5 and ledger.counters.written == 5

@@ -17,18 +17,17 @@ from proxy.store.migrations import (
     migrate_sqlite,
 )
 from proxy.store.open import migrate_database, open_store
-from proxy.store.sqlite import SQLiteBackend
 from proxy.store.usage import (
     MYSQL,
     ROLLUP_WIDTH,
+    SQLITE,
     UsageRow,
     UsageSums,
     UsageTable,
-    flatten,
     rollup_groups,
 )
 from tests.store.conftest import mysql_admin, ring
-from tests.store.test_usage import row
+from tests.store.test_usage import row, select, stored_ids
 
 
 def _sqlite_version(path: str) -> list[tuple[int]]:
@@ -67,7 +66,10 @@ async def test_mysql_migrate_is_fresh_then_idempotent(mysql_url):
     db = mysql_url.database
     assert mysql_admin("SELECT version FROM schema_version", db) == [(SCHEMA_VERSION,)]
     tables = {t for (t,) in mysql_admin("SHOW TABLES", db)}
-    assert tables == {"schema_version", "tenants", "tokens", "usage_records", "usage_daily"}
+    assert tables == {
+        "schema_version", "tenants", "tokens", "usage_records", "usage_records_v3",
+        "usage_batches", "usage_daily",
+    }  # fmt: skip
 
 
 async def test_migrate_does_not_create_a_missing_mysql_database(mysql_url):
@@ -108,23 +110,49 @@ def _usage_rows() -> list[UsageRow]:
     return [base, base._replace(event_id="v2-b", model="other", cost_micro=None, unpriced=True)]
 
 
+def _v2_insert(placeholder: str, count: int) -> str:
+    """How versions 2 and 3 stored usage: a row each in the usage_records table."""
+    columns = ("batch_id", *UsageRow._fields)
+    one = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    return f"INSERT INTO usage_records ({', '.join(columns)}) VALUES {', '.join([one] * count)}"
+
+
+def _v2_args(rows: list[UsageRow]) -> list[object]:
+    return [value for r in rows for value in ("b" * 16, *r)]
+
+
 async def _write_usage_at_v2(url: StoreURL) -> None:
     """A v2 database holding two usage rows and their rollups, written as v2 wrote them."""
     rows = _usage_rows()
+    groups = rollup_groups(rows)
     if isinstance(url, SQLiteURL):
         async with aiosqlite.connect(url.path, isolation_level=None) as db:
             assert await migrate_sqlite(db, SQLITE_STEPS[:2]) == (0, 2)
-            await SQLiteBackend(db, (0, 2)).insert_usage(rows, "b" * 16)
+            await db.execute(_v2_insert("?", len(rows)), _v2_args(rows))
+            await db.execute(SQLITE.upsert(len(groups) // ROLLUP_WIDTH), groups)
         return
     from proxy.store.mysql import connect
 
     conn = await connect(url, connect_timeout=5)
     try:
         assert await migrate_mysql(conn, MYSQL_STEPS[:2]) == (0, 2)
-        groups = rollup_groups(rows)
         async with conn.cursor() as cur:
-            await cur.execute(MYSQL.insert(len(rows)), flatten(rows, "b" * 16))
+            await cur.execute(_v2_insert("%s", len(rows)), _v2_args(rows))
             await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)
+    finally:
+        conn.close()
+
+
+async def _migrate_to(url: StoreURL, version: int) -> None:
+    if isinstance(url, SQLiteURL):
+        async with aiosqlite.connect(url.path, isolation_level=None) as db:
+            await migrate_sqlite(db, SQLITE_STEPS[:version])
+        return
+    from proxy.store.mysql import connect
+
+    conn = await connect(url, connect_timeout=5)
+    try:
+        await migrate_mysql(conn, MYSQL_STEPS[:version])
     finally:
         conn.close()
 
@@ -137,23 +165,52 @@ def _usage_indexes(url: StoreURL) -> set[str]:
     return {str(r[2]) for r in mysql_admin("SHOW INDEX FROM usage_records", url.database)}
 
 
-async def test_v3_drops_the_unread_usage_indexes_keeping_records_and_rollups(store_url):
+async def test_v3_drops_the_unread_usage_indexes(store_url):
     await _write_usage_at_v2(store_url)
     assert {"usage_records_by_tenant", "usage_records_by_batch"} <= _usage_indexes(store_url)
-    assert await migrate_database(store_url, store_timeout=5) == (2, SCHEMA_VERSION)
+    await _migrate_to(store_url, 3)
     assert not {"usage_records_by_tenant", "usage_records_by_batch"} & _usage_indexes(store_url)
+
+
+async def test_v4_keeps_earlier_rows_readable_known_and_counted(store_url):
+    """Rows written one by one before version 4 stay in the rollups, in the
+    usage_records view beside the new batches' rows, and known by event id (a spilled
+    row of an earlier worker is not stored twice)."""
+    await _write_usage_at_v2(store_url)
+    assert await migrate_database(store_url, store_timeout=5) == (2, SCHEMA_VERSION)
     store = await open_store(store_url, ring("new"), store_timeout=5)
     try:
         table = UsageTable(store.backend, timeout=5)
+        assert await table.stored_events(["v2-a", "v2-b", "v4-c"]) == {"v2-a", "v2-b"}
+        assert await table.write([row("v4-c")], "c" * 16) == 1
         by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
         assert sorted((g.model, g.sums) for g in by_model) == [
-            ("m", UsageSums(1, 10, 5, 2, 7, 0, 0)),
+            ("m", UsageSums(2, 20, 10, 4, 14, 0, 0)),
             ("other", UsageSums(1, 10, 5, 2, 0, 1, 0)),
         ]
-        rows = _usage_rows()
-        assert await table.write([*rows, row("v3-c")]) == 1  # the v2 rows are still known
     finally:
         await store.close()
+    assert stored_ids(store_url) == ["v2-a", "v2-b", "v4-c"]
+    costs = select(store_url, "SELECT event_id, cost_micro FROM usage_records ORDER BY event_id")
+    assert [tuple(c) for c in costs] == [("v2-a", 7), ("v2-b", None), ("v4-c", 7)]
+
+
+async def test_v4_on_mysql_runs_again_cleanly(mysql_url):
+    """MySQL's DDL is not transactional: step 4 cut short after its rename re-runs."""
+    from proxy.store.mysql import connect
+
+    await _write_usage_at_v2(mysql_url)
+    conn = await connect(mysql_url, connect_timeout=5)
+    try:
+        partial = (*MYSQL_STEPS[:3], MYSQL_STEPS[3][:-1])  # the view not made yet
+        assert await migrate_mysql(conn, partial) == (2, 4)
+        mysql_admin("UPDATE schema_version SET version = 3", mysql_url.database)
+        assert await migrate_mysql(conn, MYSQL_STEPS) == (3, 4)
+        again = (*MYSQL_STEPS, MYSQL_STEPS[3])
+        assert await migrate_mysql(conn, again) == (4, 5)
+    finally:
+        conn.close()
+    assert stored_ids(mysql_url) == ["v2-a", "v2-b"]
 
 
 async def test_v3_runs_again_cleanly_once_the_index_is_gone(store_url):

@@ -179,12 +179,12 @@ async def test_a_usage_batch_whose_caller_timed_out_ends_its_own_transaction(sql
     try:
         assert await asyncio.wait_for(locker.stdout.readline(), 30) == b"locked\n"
         with pytest.raises(StoreUnavailableError, match="did not answer"):
-            await table.write(batch)  # waits for the locker
+            await table.write(batch, "b1")  # waits for the locker
     finally:
         locker.stdin.write(b"release\n")
         await locker.communicate()
     await asyncio.to_thread(_write_elsewhere, sqlite_url.path, "other", 20.0)
-    assert await UsageTable(backend, timeout=5).write(batch) == 0
+    assert await UsageTable(backend, timeout=5).write(batch, "b1") == 0
     (total,) = await UsageTable(backend, timeout=5).groups("acme", "2026-11-30", "2026-11-30", ())
     assert total.sums.requests == 2
     await backend.close()
@@ -197,7 +197,7 @@ async def test_a_usage_row_s_missing_values_are_stored_as_null(sqlite_url):
     refused = {"status": 429, "attempts": 0, "forwarded": False, "refused": True}
     empty = {"input_tokens": None, "output_tokens": None, "cached_tokens": None}
     gone = {"upstream_model": None, "provider": None, "cost_micro": None, "upstream_ms": None}
-    await UsageTable(backend, timeout=5).write([usage_row("e1", **refused, **empty, **gone)])
+    await UsageTable(backend, timeout=5).write([usage_row("e1", **refused, **empty, **gone)], "b1")
     await backend.close()
     nullable = [*empty, *gone, "error"]
     with sqlite3.connect(sqlite_url.path) as conn:

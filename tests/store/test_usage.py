@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
+from proxy.database_url import SQLiteURL, StoreURL
 from proxy.store.usage import UsageRow, UsageSums, UsageTable
+from tests.store.conftest import mysql_admin
 
 
 def row(event_id: str, *, day: str = "2026-11-30", model: str = "m", **over) -> UsageRow:
@@ -38,14 +43,27 @@ REFUSED = {"status": 429, "attempts": 0, "forwarded": False, "refused": True}
 NO_TOKENS = {"input_tokens": None, "output_tokens": None, "cached_tokens": None}
 
 
-async def test_a_batch_written_twice_counts_once(store):
+async def test_a_batch_written_twice_counts_once(store, store_url):
     table = UsageTable(store.backend, timeout=5)
     batch = [row("e1"), row("e2"), row("e3", **REFUSED, **NO_TOKENS, cost_micro=None)]
-    assert await table.write(batch) == 3
-    assert await table.write(batch) == 0
-    assert await table.write([*batch, row("e4", model="other")]) == 1
+    assert await table.write(batch, "b1") == 3
+    assert await table.write(batch, "b1") == 0  # a retry of a write that had committed
+    assert await table.write([row("e4", model="other")], "b2") == 1
     (total,) = await table.groups("acme", "2026-11-01", "2026-11-30", ())
     assert total.sums == UsageSums(3, 30, 15, 6, 21, 0, 1)
+    assert stored_ids(store_url) == ["e1", "e2", "e3", "e4"]
+
+
+def select(url: StoreURL, sql: str) -> list[tuple[Any, ...]]:
+    if isinstance(url, SQLiteURL):
+        with sqlite3.connect(url.path) as conn:
+            return conn.execute(sql).fetchall()
+    return [tuple(r) for r in mysql_admin(sql, url.database)]
+
+
+def stored_ids(url: StoreURL) -> list[str]:
+    """The event ids `usage_records` (a view of every batch's rows) shows."""
+    return [r[0] for r in select(url, "SELECT event_id FROM usage_records ORDER BY event_id")]
 
 
 async def test_groups_by_day_model_and_both(store):
@@ -56,7 +74,8 @@ async def test_groups_by_day_model_and_both(store):
             row("b", day="2026-11-02", model="x"),
             row("c", day="2026-11-02", model="", cost_micro=None, unpriced=True),
             row("d", day="2026-12-01"),
-        ]
+        ],
+        "b1",
     )
     by_day = await table.groups("acme", "2026-11-01", "2026-11-30", ("day",))
     assert sorted((g.day, g.sums.requests) for g in by_day) == [
@@ -73,25 +92,23 @@ async def test_groups_by_day_model_and_both(store):
     assert await table.has_usage("acme") and not await table.has_usage("nobody")
 
 
-async def test_an_event_id_twice_in_one_batch_counts_once(store):
+async def test_a_large_batch_is_one_row_of_usage_batches_and_reads_back_whole(store, store_url):
+    """600 rows in one write: one row of usage_batches, every row and value back
+    through the usage_records view (NULLs as NULL, flags as 0/1)."""
     table = UsageTable(store.backend, timeout=5)
-    assert await table.write([row("d1"), row("d1"), row("d2", model="other")]) == 2
+    first = [row(f"e{i:03d}") for i in range(600)]
+    first[7] = row("e007", **REFUSED, **NO_TOKENS, cost_micro=None, upstream_ms=None)
+    assert await table.write(first, "big") == 600
     by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
-    assert sorted((g.model, g.sums.requests, g.sums.input_tokens) for g in by_model) == [
-        ("m", 1, 10),
-        ("other", 1, 10),
-    ]
+    assert [g.sums for g in by_model] == [UsageSums(599, 5990, 2995, 1198, 4193, 0, 1)]
+    assert select(store_url, "SELECT batch_id, row_count FROM usage_batches") == [("big", 600)]
+    columns = ", ".join(UsageRow._fields)
+    stored = select(store_url, f"SELECT {columns} FROM usage_records ORDER BY event_id")
+    assert [UsageRow(*r) for r in stored] == first  # bools compare equal to 0/1
 
 
-async def test_a_large_batch_and_its_partial_rewrite_count_each_row_once(store):
-    """300 rows (SQLite inserts them in chunks of 32, 8 and 2 rows), then the same rows
-    with 37 new ones: only the new ones are added to the rollups."""
+async def test_stored_events_finds_only_the_rows_written_before_version_4(store):
     table = UsageTable(store.backend, timeout=5)
-    first = [row(f"e{i:03d}") for i in range(300)]
-    assert await table.write(first) == 300
-    more = [row(f"n{i:03d}", model="other") for i in range(37)]
-    assert await table.write([*more[:20], *first, *more[20:]]) == 37
-    by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
-    sums = {g.model: g.sums for g in by_model}
-    assert sums["m"] == UsageSums(300, 3000, 1500, 600, 2100, 0, 0)
-    assert sums["other"] == UsageSums(37, 370, 185, 74, 259, 0, 0)
+    await table.write([row("new")], "b1")
+    assert await table.stored_events(["new", "absent"]) == set()
+    assert await table.stored_events([]) == set()

@@ -36,7 +36,7 @@ import pytest
 from proxy.admin.ui import UI_DIST
 from proxy.database_url import parse_database_url
 from proxy.store.open import migrate_database, open_store
-from proxy.store.usage import UsageRow, UsageTable
+from proxy.store.usage import UsageRow, UsageTable, new_batch_id
 from tests.conftest import (
     MYSQL_HOST,
     MYSQL_PORT,
@@ -173,7 +173,7 @@ async def seed_history(database_url: str) -> None:
         for n in range(requests):
             rows.append(history_row(f"{ago}-{model}-{n}", when, model, 120 + 7 * n, 40 + n))
     try:
-        await UsageTable(store.backend, timeout=10).write(rows)
+        await UsageTable(store.backend, timeout=10).write(rows, new_batch_id())
     finally:
         await store.close()
 
