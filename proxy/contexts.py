@@ -20,7 +20,7 @@ from aiohttp import web
 
 from proxy import keys
 from proxy.accounting.cost import PriceBook
-from proxy.accounting.ledger import SPILL_KEY, UsageLedger
+from proxy.accounting.ledger import ROW_SPILL_KEY, SPILL_KEY, UsageLedger
 from proxy.accounting.local_quota import LocalQuota
 from proxy.accounting.quota import QuotaAdmission
 from proxy.accounting.redis_quota import RedisQuota
@@ -199,9 +199,16 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     spills) the records of the last requests and settlements while both are open."""
     s = app[keys.SETTINGS]
     redis, gate = app.get(keys.REDIS), app.get(keys.REDIS_GATE)
-    spill = RedisSpill(redis, gate, SPILL_KEY) if redis is not None and gate is not None else None
+    spill = row_spill = None
+    if redis is not None and gate is not None:
+        spill = RedisSpill(redis, gate, SPILL_KEY)
+        row_spill = RedisSpill(redis, gate, ROW_SPILL_KEY)  # from workers before schema v4
     ledger = UsageLedger(
-        app[keys.USAGE], buffer_max=s.store.usage_buffer_max, tasks=app[keys.TASKS], spill=spill
+        app[keys.USAGE],
+        buffer_max=s.store.usage_buffer_max,
+        tasks=app[keys.TASKS],
+        spill=spill,
+        row_spill=row_spill,
     )
     app[keys.LEDGER] = ledger
     app[keys.SINK] = FanOutSink([app[keys.SINK], ledger])

@@ -14,10 +14,13 @@ from the moment it is formed: once it may have been stored, it only ever travels
 whole (retried, spilled and replayed as one item), so no row is ever stored twice.
 A failing store (an outage, a call past STORE_TIMEOUT) is retried with full-jitter
 backoff while the queue rides it out; when the queue is full its oldest records
-spill, as batches, to the Redis list `usage:spill` (when REDIS_URL is set) or are
-dropped and counted. Once its writes succeed, any worker takes spilled batches back
-and writes each as itself. At shutdown the queue is written until the grace
-deadline; what is left spills (or is dropped and counted).
+spill, as batches of up to BATCH_MAX rows, to the Redis list `usage:spill:batches`
+(when REDIS_URL is set) or are dropped and counted. Once its writes succeed, any
+worker takes spilled batches back and writes each as itself. At shutdown the queue is
+written until the grace deadline; what is left spills (or is dropped and counted).
+Workers from before schema version 4 spilled rows one by one to `usage:spill`, a list
+they also read (and would drop a batch item from as unreadable, hence the new key):
+those rows are taken back too and written as that version wrote them (`Batch.legacy`).
 
 Not recorded: requests that never authenticated (401s, another tenant's token: they
 belong to no tenant and are counted in /metrics only) and static mode's.
@@ -50,7 +53,9 @@ from proxy.throttled_log import RateLimitedLog
 from proxy.usage_record import UsageRecord
 
 log = logging.getLogger("proxy.accounting")
-SPILL_KEY = "usage:spill"
+SPILL_KEY = "usage:spill:batches"  # one item per batch (schema version 4)
+ROW_SPILL_KEY = "usage:spill"  # one item per row: spilled by workers before version 4
+REPLAY_BATCHES = 8  # spilled batches taken back at a time, each of up to BATCH_MAX rows
 BATCH_MAX = 500  # rows per insert
 LINGER_S = 0.1  # how long a part-filled batch waits for more
 REPLAY_CHECK_S = 1.0  # how often an idle writer looks at the spill list
@@ -123,9 +128,11 @@ class Batch:
     """Rows written (or to be written) together under one id. The id is made when the
     batch is formed and kept through its retries: once a batch may have been stored,
     it is only ever written again whole, under its id (spilled as one unit), so the
-    store's check of the id is all that keeps it from counting twice. `legacy`: it holds
-    rows replayed from a spill, which a worker from before schema version 4 may have
-    stored one by one (`usage_records_v3`); those are looked up before it is written."""
+    store's check of the id is all that keeps it from counting twice. `legacy`: its rows
+    were spilled one by one by a worker from before schema version 4, which may have
+    stored some of them (a write that committed unconfirmed), or spilled one twice: they
+    are written as that version wrote them, idempotent on each row's event id
+    (`UsageTable.write_rows`), and keep the flag when they spill again."""
 
     __slots__ = ("batch_id", "rows", "legacy")
 
@@ -137,7 +144,10 @@ class Batch:
 
 def _encode(batch: Batch) -> bytes:
     """A spilled batch: one item."""
-    return orjson.dumps({"batch_id": batch.batch_id, "rows": [r._asdict() for r in batch.rows]})
+    doc: dict[str, Any] = {"batch_id": batch.batch_id, "rows": [r._asdict() for r in batch.rows]}
+    if batch.legacy:
+        doc["legacy"] = True
+    return orjson.dumps(doc)
 
 
 def _row(doc: dict[str, Any]) -> UsageRow:
@@ -153,7 +163,7 @@ def _decode(item: bytes) -> UsageRow | Batch | None:
             batch_id, rows = doc["batch_id"], doc["rows"]
             if not isinstance(batch_id, str) or not isinstance(rows, list):
                 return None
-            return Batch(batch_id, [_row(r) for r in rows])
+            return Batch(batch_id, [_row(r) for r in rows], legacy=doc.get("legacy") is True)
         return _row(doc)
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
@@ -169,6 +179,7 @@ class UsageLedger:
         buffer_max: int,
         tasks: TaskSet,
         spill: RedisSpill | None = None,
+        row_spill: RedisSpill | None = None,
         batch_max: int = BATCH_MAX,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -176,12 +187,13 @@ class UsageLedger:
         self._capacity = buffer_max
         self._overflow_cap = max(buffer_max, MIN_OVERFLOW)
         self._tasks = tasks
-        self._spill = spill
+        self._spill = spill  # batches, SPILL_KEY
+        self._row_spill = row_spill  # rows from before schema version 4, ROW_SPILL_KEY
         self._batch_max = batch_max
         self._backoff = Backoff(BASE_BACKOFF_S, MAX_BACKOFF_S, jitter)
         self._queue: deque[UsageRow] = deque()
         self._overflow: list[UsageRow] = []  # pushed out of a full queue, to spill
-        self._spilling: Batch | None = None  # the spiller's push, retried as it is
+        self._spilling: list[Batch] = []  # the spiller's push, retried as it is
         self._inflight: list[Batch] = []  # formed, not known to be stored
         self._wake = asyncio.Event()
         self._spill_wake = asyncio.Event()
@@ -195,7 +207,7 @@ class UsageLedger:
     def pending(self) -> int:
         """Records in this worker's memory, not written yet."""
         inflight = sum(len(batch.rows) for batch in self._inflight)
-        spilling = 0 if self._spilling is None else len(self._spilling.rows)
+        spilling = sum(len(batch.rows) for batch in self._spilling)
         return len(self._queue) + len(self._overflow) + spilling + inflight
 
     def emit(self, record: UsageRecord) -> None:
@@ -276,8 +288,9 @@ class UsageLedger:
         while True:
             try:
                 if batch.legacy:
-                    await self._drop_stored(batch)
-                await self._table.write(batch.rows, batch.batch_id)
+                    await self._table.write_rows(batch.rows)
+                else:
+                    await self._table.write(batch.rows, batch.batch_id)
             except StoreUnavailableError as e:
                 self._store_up = False
                 self._warn.warning("store", "usage ledger write failed; retrying", error=str(e))
@@ -292,14 +305,10 @@ class UsageLedger:
             await asyncio.sleep(min(self._backoff.delay(attempt), remaining))
             attempt += 1
 
-    async def _drop_stored(self, batch: Batch) -> None:
-        """Take out of the batch the replayed rows stored before schema version 4 (they
-        count as written)."""
-        stored = await self._table.stored_events([row.event_id for row in batch.rows])
-        if stored:
-            batch.rows = [row for row in batch.rows if row.event_id not in stored]
-            self.counters.written += len(stored)
-        batch.legacy = False
+    def _split(self, rows: list[UsageRow]) -> list[Batch]:
+        """Rows never tried yet as batches of up to BATCH_MAX rows, each with a new id."""
+        size = self._batch_max
+        return [Batch(new_batch_id(), rows[i : i + size]) for i in range(0, len(rows), size)]
 
     async def close(self, task: asyncio.Task[Any], grace_s: float) -> None:
         """Write for up to `grace_s`, then spill (or count as dropped) what is left."""
@@ -310,10 +319,8 @@ class UsageLedger:
         if not done:
             task.cancel()
             await asyncio.wait([task])
-        batches = [*self._inflight, Batch(new_batch_id(), [*self._overflow, *self._queue])]
-        if self._spilling is not None:
-            batches.append(self._spilling)
-        self._inflight, self._overflow, self._spilling = [], [], None
+        batches = [*self._inflight, *self._spilling, *self._split([*self._overflow, *self._queue])]
+        self._inflight, self._overflow, self._spilling = [], [], []
         self._queue.clear()
         batches = [b for b in batches if b.rows]
         count = sum(len(b.rows) for b in batches)
@@ -327,11 +334,11 @@ class UsageLedger:
         while True:
             await self._spill_wake.wait()
             self._spill_wake.clear()
-            if self._spilling is None and self._overflow:
-                self._spilling = Batch(new_batch_id(), self._overflow)
+            if not self._spilling and self._overflow:
+                self._spilling = self._split(self._overflow)
                 self._overflow = []
-            if self._spilling is not None and await self._push([self._spilling]):
-                self._spilling = None
+            if self._spilling and await self._push(self._spilling):
+                self._spilling = []
                 if self._overflow:
                     self._spill_wake.set()
 
@@ -345,14 +352,15 @@ class UsageLedger:
         return True
 
     async def _replay(self) -> None:
-        """Up to BATCH_MAX spilled batches, each to be written as itself, under its id.
-        Rows spilled one by one (by a worker from before schema version 4) form one
-        batch, checked against the rows stored before (`Batch.legacy`)."""
-        if self._spill is None:
-            return
-        items = await self._spill.pop(self._batch_max)
-        if not items:
-            return
+        """Up to REPLAY_BATCHES spilled batches, each to be written as itself, under its
+        id, and up to BATCH_MAX rows spilled one by one (by a worker from before schema
+        version 4) as one `legacy` batch."""
+        if self._spill is not None and (items := await self._spill.pop(REPLAY_BATCHES)):
+            self._take_back(items)
+        if self._row_spill is not None and (items := await self._row_spill.pop(self._batch_max)):
+            self._take_back(items)
+
+    def _take_back(self, items: list[bytes]) -> None:
         legacy = Batch(new_batch_id(), [], legacy=True)
         unreadable = 0
         for found in map(_decode, items):
@@ -369,4 +377,4 @@ class UsageLedger:
         if unreadable:
             self.counters.replayed += unreadable
             self.counters.dropped += unreadable
-            log.error("unreadable spilled usage rows dropped", extra={"count": unreadable})
+            log.error("unreadable spilled usage items dropped", extra={"count": unreadable})

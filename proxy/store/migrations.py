@@ -169,13 +169,21 @@ def _run_if(condition: str, statement: str) -> tuple[str, ...]:
     )
 
 
-# The view's column types: those of usage_records_v3 (JSON_TABLE's strings are utf8mb4).
-_TEXT, _FLAG = "VARCHAR(255)", "TINYINT"
+# The view's column types: those of usage_records_v3, collations included (JSON_TABLE's
+# strings otherwise take the connection's, case-insensitive: `tenant_id = 'acme'` would
+# match tenant Acme's rows).
+_ASCII, _UTF8, _FLAG = (
+    "CHARACTER SET ascii COLLATE ascii_bin",
+    "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    "TINYINT",
+)
 _MYSQL_TYPES = {
-    **dict.fromkeys(("event_id", "tenant_id", "request_id", "model", "upstream_model"), _TEXT),
-    **dict.fromkeys(("provider", "error"), "VARCHAR(64)"),
-    "day": "CHAR(10)",
-    "endpoint": "VARCHAR(1024)",
+    "event_id": f"VARCHAR(64) {_ASCII}",
+    "tenant_id": f"VARCHAR(128) {_ASCII}",
+    "day": f"CHAR(10) {_ASCII}",
+    **dict.fromkeys(("request_id", "model", "upstream_model"), f"VARCHAR(255) {_UTF8}"),
+    **dict.fromkeys(("provider", "error"), f"VARCHAR(64) {_UTF8}"),
+    "endpoint": f"VARCHAR(1024) {_UTF8}",
     **dict.fromkeys(("ts_ms", "input_tokens", "output_tokens", "cached_tokens"), "BIGINT"),
     "cost_micro": "BIGINT",
     **dict.fromkeys(("duration_ms", "upstream_ms"), "DOUBLE"),

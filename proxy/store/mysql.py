@@ -21,7 +21,15 @@ from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExists
 from proxy.store import StoreSetupError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import check_mysql
-from proxy.store.usage import MYSQL, ROLLUP_WIDTH, UsageRow, batch_args, rollup_groups
+from proxy.store.usage import (
+    MYSQL,
+    ROLLUP_WIDTH,
+    UsageRow,
+    batch_args,
+    rollup_args,
+    rollup_groups,
+    rows_args,
+)
 
 _INSERT = MYSQL.insert()
 _DUPLICATE_KEY = 1062
@@ -242,9 +250,14 @@ class MySQLBackend:
                 await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)
         return len(rows) if new else 0
 
-    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
-        found = await self._fetch(MYSQL.stored_events(len(event_ids)), tuple(event_ids))
-        return {row[0] for row in found}
+    async def insert_usage_rows(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+        async with self._transaction() as cur:
+            inserted = int(
+                await cur.execute(MYSQL.insert_rows(len(rows)), rows_args(rows, batch_id))
+            )
+            if inserted:
+                await cur.execute(MYSQL.rollup_rows(len(rows)), rollup_args(rows, batch_id))
+        return inserted
 
     async def usage_sums(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]

@@ -22,7 +22,15 @@ import aiosqlite
 from proxy.errors import StoreUnavailableError, TenantChangedError, TenantExistsError
 from proxy.store.backend import TENANT_COLUMNS, TOKEN_COLUMNS, StoredTenant, StoredToken
 from proxy.store.migrations import migrate_sqlite
-from proxy.store.usage import ROLLUP_WIDTH, SQLITE, UsageRow, batch_args, rollup_groups
+from proxy.store.usage import (
+    ROLLUP_WIDTH,
+    SQLITE,
+    UsageRow,
+    batch_args,
+    rollup_args,
+    rollup_groups,
+    rows_args,
+)
 
 T = TypeVar("T")
 _INSERT = SQLITE.insert()
@@ -187,10 +195,9 @@ class SQLiteBackend:
         async with self._serial.use() as db:
             return await _on_thread(db, _insert_usage, rows, batch_id)
 
-    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
+    async def insert_usage_rows(self, rows: Sequence[UsageRow], batch_id: str) -> int:
         async with self._serial.use() as db:
-            found = await _fetch(db, SQLITE.stored_events(len(event_ids)), event_ids)
-        return {row[0] for row in found}
+            return await _on_thread(db, _insert_usage_rows, rows, batch_id)
 
     async def usage_sums(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]
@@ -239,6 +246,30 @@ def _insert_usage(conn: sqlite3.Connection, rows: Sequence[UsageRow], batch_id: 
         conn.rollback()
         raise
     return len(rows) if new else 0
+
+
+# Rows spilled before schema version 4, at most this many per statement (24 parameters
+# a row: under SQLite's 32,766 with room to spare).
+_ROWS_PER_INSERT = 500
+
+
+def _insert_usage_rows(conn: sqlite3.Connection, rows: Sequence[UsageRow], batch_id: str) -> int:
+    """As `_insert_usage`, for rows spilled one by one before schema version 4: into
+    `usage_records_v3`, idempotent on each event_id (`UsageSQL.insert_rows`)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        inserted = 0
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            sql = SQLITE.insert_rows(len(chunk))
+            inserted += conn.execute(sql, rows_args(chunk, batch_id)).rowcount
+            if inserted:
+                conn.execute(SQLITE.rollup_rows(len(chunk)), rollup_args(chunk, batch_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.rollback()
+        raise
+    return inserted
 
 
 async def _on_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:

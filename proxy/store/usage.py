@@ -9,7 +9,9 @@ of its rows (summed in Python, one upsert row per (tenant, day, model):
 `rollup_groups`). The ledger keeps a batch's id from its first try to its last, and
 a batch that may have been stored travels as one unit (a retry, a spilled batch
 replayed), so a batch written twice never counts twice. `usage_records` is a view of
-every row (schema version 4; the rows written before it are in `usage_records_v3`).
+every row (schema version 4; the rows written before it are in `usage_records_v3`,
+where `UsageTable.write_rows` also stores the rows an earlier worker spilled one by
+one, idempotent on each event id as that version was).
 Every call is bounded by the store timeout (`StoreUnavailableError`). Amounts are
 integer micro-USD.
 
@@ -102,8 +104,11 @@ class UsageBackend(Protocol):
         """Store the batch unless its id is stored already, and then add its rows to the
         rollups, in one transaction; the number of rows stored (0: the batch was)."""
 
-    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of these event ids the rows written before schema version 4 hold."""
+    async def insert_usage_rows(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+        """Rows spilled one by one before schema version 4: into `usage_records_v3`,
+        skipping event ids stored already, and exactly the inserted rows added to the
+        rollups (read back by `batch_id`, fresh for each call), in one transaction; the
+        number inserted."""
 
     async def usage_sums(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]
@@ -118,7 +123,7 @@ class UsageStore(Protocol):
 
     async def write(self, rows: Sequence[UsageRow], batch_id: str) -> int: ...
 
-    async def stored_events(self, event_ids: Sequence[str]) -> set[str]: ...
+    async def write_rows(self, rows: Sequence[UsageRow]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,7 @@ class UsageSQL:
 
     placeholder: str  # "?" or "%s"
     skip_duplicate: str  # appended to the batch's insert: a known batch_id is skipped
+    skip_row: str  # appended to the rows' insert: a known event_id is skipped
     on_conflict: str  # the rollup upsert's clause, before the columns' updates
     add: str  # one column's update on a conflict, `{c}` the column
 
@@ -138,10 +144,29 @@ class UsageSQL:
             f"VALUES ({p}, {p}, {p}, {p}){self.skip_duplicate}"
         )
 
-    def stored_events(self, count: int) -> str:
-        """Which of `count` event ids the rows written before schema version 4 hold."""
-        marks = ", ".join([self.placeholder] * count)
-        return f"SELECT event_id FROM usage_records_v3 WHERE event_id IN ({marks})"
+    def insert_rows(self, count: int) -> str:
+        """`count` rows spilled before schema version 4 (`rows_args`) into the table of
+        that version's rows, skipping known event ids."""
+        one = "(" + ", ".join([self.placeholder] * len(COLUMNS)) + ")"
+        values = ", ".join([one] * count)
+        return (
+            f"INSERT INTO usage_records_v3 ({', '.join(COLUMNS)}) VALUES {values}" + self.skip_row
+        )
+
+    def rollup_rows(self, count: int) -> str:
+        """The rollups of the rows `insert_rows` added: of `count` event ids, those
+        stored with this call's batch id (`rollup_args`)."""
+        p = self.placeholder
+        return (
+            f"INSERT INTO usage_daily (tenant_id, day, model, {', '.join(SUMS)}) "
+            "SELECT tenant_id, day, model, SUM(forwarded), COALESCE(SUM(input_tokens), 0), "
+            "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), "
+            "COALESCE(SUM(cost_micro), 0), SUM(unpriced), SUM(refused) "
+            f"FROM usage_records_v3 WHERE batch_id = {p} "
+            f"AND event_id IN ({', '.join([p] * count)}) "
+            f"GROUP BY tenant_id, day, model {self.on_conflict}"
+            + ", ".join(self.add.format(c=c) for c in SUMS)
+        )
 
     def upsert(self, count: int) -> str:
         """Add `count` precomputed groups (`rollup_groups`, flattened) to the rollups."""
@@ -170,12 +195,14 @@ class UsageSQL:
 SQLITE = UsageSQL(
     "?",
     " ON CONFLICT (batch_id) DO NOTHING",
+    " ON CONFLICT (event_id) DO NOTHING",
     "ON CONFLICT (tenant_id, day, model) DO UPDATE SET ",
     "{c} = {c} + excluded.{c}",
 )
 MYSQL = UsageSQL(
     "%s",
     " ON DUPLICATE KEY UPDATE batch_id = batch_id",
+    " ON DUPLICATE KEY UPDATE event_id = event_id",
     "ON DUPLICATE KEY UPDATE ",
     "{c} = {c} + VALUES({c})",
 )
@@ -184,6 +211,20 @@ MYSQL = UsageSQL(
 def new_batch_id() -> str:
     """A batch's id (16 hex characters), made once, when the ledger forms the batch."""
     return secrets.token_hex(8)
+
+
+def rows_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
+    """The arguments of `UsageSQL.insert_rows(len(rows))`."""
+    args: list[object] = []
+    for row in rows:
+        args.append(batch_id)
+        args.extend(row)
+    return args
+
+
+def rollup_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
+    """The arguments of `UsageSQL.rollup_rows(len(rows))`."""
+    return [batch_id, *(row.event_id for row in rows)]
 
 
 def batch_args(rows: Sequence[UsageRow], batch_id: str, written_ms: int) -> tuple[object, ...]:
@@ -242,10 +283,13 @@ class UsageTable:
         write = self._backend.insert_usage(rows, batch_id)
         return await self._bounded("write usage", write)
 
-    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        return await self._bounded("read usage", self._backend.stored_events(event_ids))
+    async def write_rows(self, rows: Sequence[UsageRow]) -> int:
+        """Store rows spilled one by one before schema version 4 (idempotent on each
+        row's event_id); how many were new."""
+        if not rows:
+            return 0
+        write = self._backend.insert_usage_rows(rows, new_batch_id())
+        return await self._bounded("write usage", write)
 
     async def groups(
         self, tenant_id: str, start: str, end: str, by: Sequence[str]

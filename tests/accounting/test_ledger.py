@@ -11,7 +11,7 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from proxy.accounting.ledger import SPILL_KEY, UsageLedger, usage_row
+from proxy.accounting.ledger import ROW_SPILL_KEY, SPILL_KEY, UsageLedger, usage_row
 from proxy.errors import StoreUnavailableError
 from proxy.redis_gate import RedisGate
 from proxy.redis_spill import RedisSpill
@@ -21,15 +21,17 @@ from proxy.usage_record import UsageRecord
 
 
 class FakeTable:
-    """The usage table's contract in memory: idempotent on the batch id; `down`
-    refuses; `lost_answers` stores that many batches but answers as a timeout would.
-    Rows are kept by event id: a row stored by two batches is counted in `twice`."""
+    """The usage table's contract in memory: batches idempotent on the batch id, rows
+    from before schema version 4 (`write_rows`, kept in `legacy`) on the event id;
+    `down` refuses; `lost_answers` stores that many writes but answers as a timeout
+    would. A row stored twice (by two batches, or as a batch's and a legacy row) is
+    counted in `twice`."""
 
     def __init__(self) -> None:
         self.rows: dict[str, UsageRow] = {}
         self.batches: list[str] = []  # every batch id tried, in order
         self.stored_batches: set[str] = set()
-        self.legacy: set[str] = set()  # event ids stored before schema version 4
+        self.legacy: dict[str, UsageRow] = {}  # usage_records_v3
         self.twice = 0
         self.down = False
         self.lost_answers = 0
@@ -37,24 +39,35 @@ class FakeTable:
         self.changed = asyncio.Event()
 
     async def write(self, rows: Sequence[UsageRow], batch_id: str) -> int:
-        self.writes += 1
-        self.changed.set()
         self.batches.append(batch_id)
-        if self.down:
-            raise StoreUnavailableError("the store is down")
+        self._tried()
         if batch_id in self.stored_batches:
             return 0
         self.stored_batches.add(batch_id)
         for row in rows:
             self.twice += row.event_id in self.rows or row.event_id in self.legacy
             self.rows[row.event_id] = row
+        self._answer()
+        return len(rows)
+
+    async def write_rows(self, rows: Sequence[UsageRow]) -> int:
+        self._tried()
+        new = {row.event_id: row for row in rows if row.event_id not in self.legacy}
+        self.twice += sum(event_id in self.rows for event_id in new)
+        self.legacy.update(new)
+        self._answer()
+        return len(new)
+
+    def _tried(self) -> None:
+        self.writes += 1
+        self.changed.set()
+        if self.down:
+            raise StoreUnavailableError("the store is down")
+
+    def _answer(self) -> None:
         if self.lost_answers:
             self.lost_answers -= 1
             raise StoreUnavailableError("the store did not answer in time")
-        return len(rows)
-
-    async def stored_events(self, event_ids: Sequence[str]) -> set[str]:
-        return self.legacy & set(event_ids)
 
     async def until(self, condition: Callable[[], bool]) -> None:
         async with asyncio.timeout(10):
@@ -173,6 +186,9 @@ async def test_an_outage_spills_to_redis_and_every_row_arrives_once(redis_client
         while not invariant([first, second], await spilled_rows(redis_client)):  # noqa: ASYNC110 (a push is seen in Redis only)
             await asyncio.sleep(0.01)
     assert first.counters.dropped == 0 and await spilled_rows(redis_client) == 80
+    # As batches of at most BATCH_MAX rows, and never on the list of earlier versions.
+    assert all(len(item["rows"]) <= 10 for item in await spilled(redis_client))
+    assert await redis_client.llen(ROW_SPILL_KEY) == 0
     for n in range(100, 110):
         second.emit(record(n))
     table.down = False
@@ -279,18 +295,47 @@ async def test_a_spilled_batch_pushed_twice_is_stored_once(redis_client):
     assert await redis_client.llen(SPILL_KEY) == 0 and later.counters.replayed == 20
 
 
-async def test_rows_spilled_one_by_one_before_version_4_are_checked_then_written(redis_client):
-    """A worker from before schema version 4 spilled rows one by one, the last batch it
-    tried among them: those the store already holds (usage_records_v3) count as
-    written and are not stored again; the others are written."""
-    spill = RedisSpill(redis_client, RedisGate(1.0), SPILL_KEY)
+async def test_rows_spilled_one_by_one_before_version_4_are_written_once_each(redis_client):
+    """Workers from before schema version 4 spilled rows one by one to `usage:spill`,
+    one of them twice (a push Redis took but did not confirm), two of them already in
+    the store (a batch that committed unconfirmed, then spilled): each row is stored
+    once, where that version stored it, and nothing lands in the batches."""
     old_rows = [usage_row(record(n)) for n in range(5)]
-    await redis_client.rpush(SPILL_KEY, *(orjson.dumps(r._asdict()) for r in old_rows))
+    await redis_client.rpush(
+        ROW_SPILL_KEY, *(orjson.dumps(r._asdict()) for r in [*old_rows, old_rows[3]])
+    )
     tasks, table = TaskSet(), FakeTable()
-    table.legacy = {"evt_0", "evt_1"}
-    ledger = UsageLedger(table, buffer_max=100, tasks=tasks, spill=spill)
+    table.legacy = {row.event_id: row for row in old_rows[:2]}
+    gate = RedisGate(1.0)
+    spill, row_spill = (RedisSpill(redis_client, gate, key) for key in (SPILL_KEY, ROW_SPILL_KEY))
+    ledger = UsageLedger(table, buffer_max=100, tasks=tasks, spill=spill, row_spill=row_spill)
     writer = await start(ledger, tasks)
-    await table.until(lambda: len(table.rows) == 3)
+    await table.until(lambda: len(table.legacy) == 5)
     await ledger.close(writer, 1.0)
-    assert sorted(table.rows) == ["evt_2", "evt_3", "evt_4"] and table.twice == 0
-    assert ledger.counters.replayed == 5 and ledger.counters.written == 5
+    assert sorted(table.legacy) == [f"evt_{n}" for n in range(5)]
+    assert table.rows == {} and table.twice == 0 and await redis_client.llen(ROW_SPILL_KEY) == 0
+    assert ledger.counters.replayed == 6
+
+
+async def test_rows_from_before_version_4_spill_again_as_such(redis_client):
+    """Such rows the store could not take before shutdown spill as one batch that says
+    so: written later, they are still checked row by row."""
+    old_rows = [usage_row(record(n)) for n in range(3)]
+    await redis_client.rpush(ROW_SPILL_KEY, *(orjson.dumps(r._asdict()) for r in old_rows))
+    gate = RedisGate(1.0)
+    spill, row_spill = (RedisSpill(redis_client, gate, key) for key in (SPILL_KEY, ROW_SPILL_KEY))
+    tasks, down = TaskSet(), FakeTable()
+    down.down = True
+    stopping = UsageLedger(down, buffer_max=100, tasks=tasks, spill=spill, row_spill=row_spill)
+    writer = await start(stopping, tasks)
+    await down.until(lambda: down.writes >= 1)
+    await stopping.close(writer, 0.2)
+    (item,) = await spilled(redis_client)
+    assert item["legacy"] is True and len(item["rows"]) == 3
+    table = FakeTable()
+    table.legacy = {old_rows[0].event_id: old_rows[0]}  # it had been stored, unconfirmed
+    later = UsageLedger(table, buffer_max=100, tasks=tasks, spill=spill, row_spill=row_spill)
+    writer = await start(later, tasks)
+    await table.until(lambda: len(table.legacy) == 3)
+    await later.close(writer, 1.0)
+    assert table.rows == {} and table.twice == 0 and await redis_client.llen(SPILL_KEY) == 0

@@ -181,18 +181,19 @@ async def test_v4_keeps_earlier_rows_readable_known_and_counted(store_url):
     store = await open_store(store_url, ring("new"), store_timeout=5)
     try:
         table = UsageTable(store.backend, timeout=5)
-        assert await table.stored_events(["v2-a", "v2-b", "v4-c"]) == {"v2-a", "v2-b"}
+        # An earlier worker's spill: v2-a again (stored already), and a row it never wrote.
+        assert await table.write_rows([row("v2-a"), row("v4-d")]) == 1
         assert await table.write([row("v4-c")], "c" * 16) == 1
         by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
         assert sorted((g.model, g.sums) for g in by_model) == [
-            ("m", UsageSums(2, 20, 10, 4, 14, 0, 0)),
+            ("m", UsageSums(3, 30, 15, 6, 21, 0, 0)),
             ("other", UsageSums(1, 10, 5, 2, 0, 1, 0)),
         ]
     finally:
         await store.close()
-    assert stored_ids(store_url) == ["v2-a", "v2-b", "v4-c"]
+    assert stored_ids(store_url) == ["v2-a", "v2-b", "v4-c", "v4-d"]
     costs = select(store_url, "SELECT event_id, cost_micro FROM usage_records ORDER BY event_id")
-    assert [tuple(c) for c in costs] == [("v2-a", 7), ("v2-b", None), ("v4-c", 7)]
+    assert [tuple(c) for c in costs] == [("v2-a", 7), ("v2-b", None), ("v4-c", 7), ("v4-d", 7)]
 
 
 async def test_v4_on_mysql_runs_again_cleanly(mysql_url):

@@ -107,8 +107,30 @@ async def test_a_large_batch_is_one_row_of_usage_batches_and_reads_back_whole(st
     assert [UsageRow(*r) for r in stored] == first  # bools compare equal to 0/1
 
 
-async def test_stored_events_finds_only_the_rows_written_before_version_4(store):
+async def test_rows_spilled_before_version_4_are_written_once_each(store, store_url):
+    """Rows a worker from before schema version 4 spilled one by one: idempotent on
+    each event id (one of them spilled twice, one written again later), and exactly
+    the new ones added to the rollups."""
     table = UsageTable(store.backend, timeout=5)
-    await table.write([row("new")], "b1")
-    assert await table.stored_events(["new", "absent"]) == set()
-    assert await table.stored_events([]) == set()
+    assert await table.write_rows([row("a"), row("b"), row("a")]) == 2
+    assert await table.write_rows([row("a"), row("c", model="other")]) == 1
+    assert await table.write_rows([]) == 0
+    by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
+    assert sorted((g.model, g.sums) for g in by_model) == [
+        ("m", UsageSums(2, 20, 10, 4, 14, 0, 0)),
+        ("other", UsageSums(1, 10, 5, 2, 7, 0, 0)),
+    ]
+    assert stored_ids(store_url) == ["a", "b", "c"]
+    assert select(store_url, "SELECT COUNT(*) FROM usage_batches") == [(0,)]
+
+
+async def test_the_usage_records_view_tells_tenant_ids_and_models_apart_by_case(store, store_url):
+    """Tenant ids are case-sensitive: a query of tenant acme's rows does not return
+    tenant Acme's, from a batch as from a row written before version 4."""
+    table = UsageTable(store.backend, timeout=5)
+    await table.write([row("e1"), row("e2", tenant_id="Acme", model="M")], "b1")
+    await table.write_rows([row("e3", tenant_id="Acme")])
+    found = select(store_url, "SELECT event_id FROM usage_records WHERE tenant_id = 'acme'")
+    assert [tuple(r) for r in found] == [("e1",)]
+    models = select(store_url, "SELECT DISTINCT model FROM usage_records ORDER BY model")
+    assert [tuple(r) for r in models] == [("M",), ("m",)]
