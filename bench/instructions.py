@@ -25,7 +25,7 @@ from bench import targets as tg
 
 PATH = "/v1/chat/completions"
 STATIC_TARGETS = ("gateway", "gateway-base", "bare", "translated")
-OPTIONAL_TARGETS = ("gateway-mt", "gateway-store", "gateway-money")
+OPTIONAL_TARGETS = ("gateway-mt", "gateway-mt@50", "gateway-store", "gateway-money")
 
 
 @dataclass(frozen=True)
@@ -210,8 +210,8 @@ def count_instructions(
         bodies = {"json": tg.JSON_BODY, "stream": tg.STREAM_BODY}
         upstreams = {"json": json_url, "stream": sse_url}
         counts |= _count_static(out, config, bodies, upstreams, base_env, wanted)
-        if wanted("gateway-mt"):
-            counts |= _count_mt(procs, out, json_url, sse_url, cpus, bodies)
+        if wanted("gateway-mt") or wanted("gateway-mt@50"):
+            counts |= _count_mt(procs, out, json_url, sse_url, cpus, bodies, wanted)
         if wanted("gateway-money"):
             counts |= _count_money(procs, out, work, json_url, sse_url, cpus, bodies)
         if store_tenants and (wanted("gateway-store") or wanted("gateway-store@50")):
@@ -260,17 +260,21 @@ def _count_mt(
     sse_url: str,
     cpus: str | None,
     bodies: dict[str, str],
+    wanted: Callable[[str], bool],
 ) -> dict[tuple[str, str], Counted]:
-    """Multi-tenant mode with a JWT (config from L1; Redis and the Config API behind)."""
+    """Multi-tenant mode with a JWT (config from L1; Redis and the Config API behind),
+    one request at a time (`gateway-mt`) and over 50 connections (`gateway-mt@50`: what
+    `gateway-store@50` is compared with, #13)."""
     redis_port, config_api = tg.mt_backing(procs, json_url, sse_url, cpus)
     counts = {}
-    for mode, body in bodies.items():
-        port = ps.free_port()
-        load = Load(body, f"/users/{tg.MT_TENANT}", tg.mt_headers())
-        env = tg.mt_env(redis_port, config_api, port)
-        counts[mode, "gateway-mt"] = instructions_per_request(
-            f"gateway-mt-{mode}", SERVE, env, port, out, load, redis_port=redis_port
-        )
+    for target, concurrency in [("gateway-mt", 1), ("gateway-mt@50", 50)]:
+        if not wanted(target):
+            continue
+        for mode, body in bodies.items():
+            port = ps.free_port()
+            load = Load(body, f"/users/{tg.MT_TENANT}", tg.mt_headers(), concurrency)
+            env = tg.mt_env(redis_port, config_api, port)
+            counts[mode, target] = _serve_counted(target, mode, env, port, out, load, redis_port)
     return counts
 
 

@@ -224,16 +224,20 @@ def _instructions(counts: Counts) -> list[str]:
 
 
 def _store_concurrent(counts: Counts) -> list[str]:
-    """`gateway-store@50`: the usage ledger writes fuller batches than one at a time."""
-    if not any(target == "gateway-store@50" for _, target in counts):
+    """`gateway-store@50` (the usage ledger writes fuller batches than one at a time)
+    and `gateway-mt@50`: #13's ratio at the concurrency its target names."""
+    if not any(target in ("gateway-store@50", "gateway-mt@50") for _, target in counts):
         return []
-    lines = ["", "`gateway-store` under 50 concurrent connections:", ""]
-    lines += ["| mode | sequential | c=50 |", "|---|---|---|"]
+    lines = ["", "Under 50 concurrent connections (#13: mt ÷ store ≥ 0.95):", ""]
+    lines += ["| mode | store, sequential | store, c=50 | mt, c=50 | mt ÷ store, c=50 |"]
+    lines += ["|---|---|---|---|---|"]
     for mode in ("json", "stream"):
-        cells = [counts.get((mode, t)) for t in ("gateway-store", "gateway-store@50")]
-        lines.append(
-            f"| {mode} | " + " | ".join(f"{c.instructions:,}" if c else "" for c in cells) + " |"
-        )
+        targets = ("gateway-store", "gateway-store@50", "gateway-mt@50")
+        cells = [counts.get((mode, t)) for t in targets]
+        store, mt = cells[1], cells[2]
+        shown = [f"{c.instructions:,}" if c else "" for c in cells]
+        quotient = f"{mt.instructions / store.instructions:.3f}" if store and mt else ""
+        lines.append(f"| {mode} | " + " | ".join(shown) + f" | {quotient} |")
     return lines
 
 

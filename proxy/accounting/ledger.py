@@ -34,7 +34,6 @@ are in both).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
@@ -47,7 +46,7 @@ import orjson
 from proxy.backoff import Backoff
 from proxy.errors import StoreUnavailableError
 from proxy.redis_spill import RedisSpill
-from proxy.store.usage import MAX_MODEL, UsageRow, UsageStore, new_batch_id
+from proxy.store.usage import MAX_MODEL, Row, UsageRow, UsageStore, new_batch_id
 from proxy.tasks import TaskSet
 from proxy.throttled_log import RateLimitedLog
 from proxy.usage_record import UsageRecord
@@ -74,53 +73,72 @@ class LedgerCounters:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-@functools.lru_cache(maxsize=8)
-def _utc_day(days: int) -> str:
-    """YYYY-MM-DD of a day number since the epoch (a cache: one strftime per day)."""
-    return time.strftime("%Y-%m-%d", time.gmtime(days * 86400))
+class _Today:
+    """The UTC day a row was last dated by, and its bounds: a row inside them (nearly
+    all) is dated by two comparisons, not a division and a lookup."""
+
+    __slots__ = ("start", "end", "label")
+
+    def __init__(self) -> None:
+        self.start = self.end = 0.0
+        self.label = ""
+
+    def of(self, timestamp: float) -> str:
+        """YYYY-MM-DD of `timestamp` (seconds since the epoch), remembered."""
+        days = int(timestamp // 86400)
+        self.start, self.end = days * 86400.0, (days + 1) * 86400.0
+        self.label = time.strftime("%Y-%m-%d", time.gmtime(days * 86400))
+        return self.label
 
 
-def usage_row(record: UsageRecord) -> UsageRow:
-    """The stored form of a record (tenant set); amounts in micro-USD, flags 0 or 1
-    (sqlite3 binds an int as it is, where a bool costs it an adapter lookup). Made with
-    `tuple.__new__`, not the NamedTuple's own `__new__` (a Python call of 23 arguments,
-    once per request)."""
+_TODAY = _Today()
+
+
+def usage_row(record: UsageRecord) -> Row:
+    """The stored form of a record (tenant set), UsageRow's values as a plain tuple
+    (`Row`: a NamedTuple costs a second tuple here and a conversion in orjson);
+    amounts in micro-USD, flags 0 or 1 (sqlite3 binds an int as it is, where a bool
+    costs it an adapter lookup)."""
     attempts, status, cost_usd = record.attempts, record.status, record.cost_usd
     timestamp, model, upstream_model = record.timestamp, record.model, record.upstream_model
     cost = None if cost_usd is None else round(cost_usd * 1_000_000)
-    forwarded = 1 if attempts > 0 else 0
-    input_tokens, output_tokens = record.input_tokens, record.output_tokens
-    return tuple.__new__(
-        UsageRow,
-        (
-            record.event_id,
-            record.tenant or "",
-            _utc_day(int(timestamp // 86400)),
-            round(timestamp * 1000),
-            record.request_id,
-            model[:MAX_MODEL] if model else "",
-            None if upstream_model is None else upstream_model[:MAX_MODEL],
-            record.provider,
-            record.endpoint[:1024],
-            status,
-            record.error,
-            input_tokens,
-            output_tokens,
-            record.cached_tokens,
-            cost,
-            record.duration_ms,
-            record.upstream_ms,
-            1 if record.stream else 0,
-            1 if record.usage_estimated else 0,
-            attempts,
-            forwarded,
-            1 if not forwarded and status >= 400 else 0,
+    if attempts > 0:
+        forwarded, refused = 1, 0
+        unpriced = (
             1
-            if forwarded
-            and cost is None
-            and (input_tokens is not None or output_tokens is not None)
-            else 0,
-        ),
+            if cost is None
+            and (record.input_tokens is not None or record.output_tokens is not None)
+            else 0
+        )
+    else:
+        forwarded = unpriced = 0
+        refused = 1 if status >= 400 else 0
+    today = _TODAY
+    day = today.label if today.start <= timestamp < today.end else today.of(timestamp)
+    return (
+        record.event_id,
+        record.tenant or "",
+        day,
+        round(timestamp * 1000),
+        record.request_id,
+        model[:MAX_MODEL] if model else "",
+        None if upstream_model is None else upstream_model[:MAX_MODEL],
+        record.provider,
+        record.endpoint[:1024],
+        status,
+        record.error,
+        record.input_tokens,
+        record.output_tokens,
+        record.cached_tokens,
+        cost,
+        record.duration_ms,
+        record.upstream_ms,
+        1 if record.stream else 0,
+        1 if record.usage_estimated else 0,
+        attempts,
+        forwarded,
+        refused,
+        unpriced,
     )
 
 
@@ -136,7 +154,7 @@ class Batch:
 
     __slots__ = ("batch_id", "rows", "legacy")
 
-    def __init__(self, batch_id: str, rows: list[UsageRow], *, legacy: bool = False) -> None:
+    def __init__(self, batch_id: str, rows: list[Row], *, legacy: bool = False) -> None:
         self.batch_id = batch_id
         self.rows = rows
         self.legacy = legacy
@@ -144,7 +162,8 @@ class Batch:
 
 def _encode(batch: Batch) -> bytes:
     """A spilled batch: one item."""
-    doc: dict[str, Any] = {"batch_id": batch.batch_id, "rows": [r._asdict() for r in batch.rows]}
+    rows = [dict(zip(UsageRow._fields, r, strict=True)) for r in batch.rows]
+    doc: dict[str, Any] = {"batch_id": batch.batch_id, "rows": rows}
     if batch.legacy:
         doc["legacy"] = True
     return orjson.dumps(doc)
@@ -191,8 +210,8 @@ class UsageLedger:
         self._row_spill = row_spill  # rows from before schema version 4, ROW_SPILL_KEY
         self._batch_max = batch_max
         self._backoff = Backoff(BASE_BACKOFF_S, MAX_BACKOFF_S, jitter)
-        self._queue: deque[UsageRow] = deque()
-        self._overflow: list[UsageRow] = []  # pushed out of a full queue, to spill
+        self._queue: deque[Row] = deque()
+        self._overflow: list[Row] = []  # pushed out of a full queue, to spill
         self._spilling: list[Batch] = []  # the spiller's push, retried as it is
         self._inflight: list[Batch] = []  # formed, not known to be stored
         self._wake = asyncio.Event()
@@ -271,7 +290,7 @@ class UsageLedger:
             except TimeoutError:
                 pass
 
-    def _take(self) -> list[UsageRow]:
+    def _take(self) -> list[Row]:
         queue = self._queue
         if len(queue) <= self._batch_max:
             batch = list(queue)
@@ -305,7 +324,7 @@ class UsageLedger:
             await asyncio.sleep(min(self._backoff.delay(attempt), remaining))
             attempt += 1
 
-    def _split(self, rows: list[UsageRow]) -> list[Batch]:
+    def _split(self, rows: list[Row]) -> list[Batch]:
         """Rows never tried yet as batches of up to BATCH_MAX rows, each with a new id."""
         size = self._batch_max
         return [Batch(new_batch_id(), rows[i : i + size]) for i in range(0, len(rows), size)]

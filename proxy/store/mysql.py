@@ -24,11 +24,12 @@ from proxy.store.migrations import check_mysql
 from proxy.store.usage import (
     MYSQL,
     ROLLUP_WIDTH,
-    UsageRow,
+    Row,
     batch_args,
     rollup_args,
     rollup_groups,
     rows_args,
+    upsert_sql,
 )
 
 _INSERT = MYSQL.insert()
@@ -241,16 +242,16 @@ class MySQLBackend:
                 )
         return found is not None
 
-    async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+    async def insert_usage(self, rows: Sequence[Row], batch_id: str) -> int:
         args = batch_args(rows, batch_id, int(time.time() * 1000))
         async with self._transaction() as cur:
             new = int(await cur.execute(_INSERT, args)) > 0
             if new:
                 groups = rollup_groups(rows)
-                await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)
+                await cur.execute(upsert_sql(MYSQL, len(groups) // ROLLUP_WIDTH), groups)
         return len(rows) if new else 0
 
-    async def insert_usage_rows(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+    async def insert_usage_rows(self, rows: Sequence[Row], batch_id: str) -> int:
         async with self._transaction() as cur:
             inserted = int(
                 await cur.execute(MYSQL.insert_rows(len(rows)), rows_args(rows, batch_id))

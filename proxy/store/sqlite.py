@@ -25,11 +25,12 @@ from proxy.store.migrations import migrate_sqlite
 from proxy.store.usage import (
     ROLLUP_WIDTH,
     SQLITE,
-    UsageRow,
+    Row,
     batch_args,
     rollup_args,
     rollup_groups,
     rows_args,
+    upsert_sql,
 )
 
 T = TypeVar("T")
@@ -191,11 +192,11 @@ class SQLiteBackend:
                 )
         return bool(rows)
 
-    async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+    async def insert_usage(self, rows: Sequence[Row], batch_id: str) -> int:
         async with self._serial.use() as db:
             return await _on_thread(db, _insert_usage, rows, batch_id)
 
-    async def insert_usage_rows(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+    async def insert_usage_rows(self, rows: Sequence[Row], batch_id: str) -> int:
         async with self._serial.use() as db:
             return await _on_thread(db, _insert_usage_rows, rows, batch_id)
 
@@ -229,7 +230,7 @@ async def _enter_wal(db: aiosqlite.Connection, busy_timeout: float) -> None:
         await asyncio.sleep(_WAL_RETRY_S)
 
 
-def _insert_usage(conn: sqlite3.Connection, rows: Sequence[UsageRow], batch_id: str) -> int:
+def _insert_usage(conn: sqlite3.Connection, rows: Sequence[Row], batch_id: str) -> int:
     """The ledger's batch as one transaction, run whole on the connection's thread: one
     hop there and back per batch, and no transaction left open when the caller is
     cancelled (the function still ends it, committed or rolled back). The rollups are
@@ -240,7 +241,7 @@ def _insert_usage(conn: sqlite3.Connection, rows: Sequence[UsageRow], batch_id: 
         new = conn.execute(_INSERT, args).rowcount > 0
         if new:
             groups = rollup_groups(rows)
-            conn.execute(SQLITE.upsert(len(groups) // ROLLUP_WIDTH), groups)
+            conn.execute(upsert_sql(SQLITE, len(groups) // ROLLUP_WIDTH), groups)
         conn.execute("COMMIT")
     except BaseException:
         conn.rollback()
@@ -253,7 +254,7 @@ def _insert_usage(conn: sqlite3.Connection, rows: Sequence[UsageRow], batch_id: 
 _ROWS_PER_INSERT = 500
 
 
-def _insert_usage_rows(conn: sqlite3.Connection, rows: Sequence[UsageRow], batch_id: str) -> int:
+def _insert_usage_rows(conn: sqlite3.Connection, rows: Sequence[Row], batch_id: str) -> int:
     """As `_insert_usage`, for rows spilled one by one before schema version 4: into
     `usage_records_v3`, idempotent on each event_id (`UsageSQL.insert_rows`)."""
     conn.execute("BEGIN IMMEDIATE")

@@ -21,11 +21,12 @@ Rows store the model as '' when the request named none; a report shows it as
 
 from __future__ import annotations
 
+import functools
 import operator
 import secrets
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
 
@@ -67,6 +68,12 @@ class UsageRow(NamedTuple):
     unpriced: int  # forwarded, tokens known, no price
 
 
+# A row's values in UsageRow's order as a plain tuple: what the ledger makes (orjson
+# writes a plain tuple itself, a tuple subclass only through `default`, at about twice
+# the cost), and what every write takes; a UsageRow is one too.
+Row = tuple[Any, ...]
+EVENT_ID = UsageRow._fields.index("event_id")
+
 COLUMNS = ("batch_id", *UsageRow._fields)
 SUMS = (
     "requests",
@@ -100,11 +107,11 @@ class UsageGroup:
 
 
 class UsageBackend(Protocol):
-    async def insert_usage(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+    async def insert_usage(self, rows: Sequence[Row], batch_id: str) -> int:
         """Store the batch unless its id is stored already, and then add its rows to the
         rollups, in one transaction; the number of rows stored (0: the batch was)."""
 
-    async def insert_usage_rows(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+    async def insert_usage_rows(self, rows: Sequence[Row], batch_id: str) -> int:
         """Rows spilled one by one before schema version 4: into `usage_records_v3`,
         skipping event ids stored already, and exactly the inserted rows added to the
         rollups (read back by `batch_id`, fresh for each call), in one transaction; the
@@ -121,9 +128,9 @@ class UsageBackend(Protocol):
 class UsageStore(Protocol):
     """What the ledger writes through (proxy.accounting.ledger)."""
 
-    async def write(self, rows: Sequence[UsageRow], batch_id: str) -> int: ...
+    async def write(self, rows: Sequence[Row], batch_id: str) -> int: ...
 
-    async def write_rows(self, rows: Sequence[UsageRow]) -> int: ...
+    async def write_rows(self, rows: Sequence[Row]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,12 +215,18 @@ MYSQL = UsageSQL(
 )
 
 
+@functools.cache  # one per group count seen: at most BATCH_MAX
+def upsert_sql(dialect: UsageSQL, count: int) -> str:
+    """`dialect.upsert(count)`, made once per count."""
+    return dialect.upsert(count)
+
+
 def new_batch_id() -> str:
     """A batch's id (16 hex characters), made once, when the ledger forms the batch."""
     return secrets.token_hex(8)
 
 
-def rows_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
+def rows_args(rows: Sequence[Row], batch_id: str) -> list[object]:
     """The arguments of `UsageSQL.insert_rows(len(rows))`."""
     args: list[object] = []
     for row in rows:
@@ -222,14 +235,14 @@ def rows_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
     return args
 
 
-def rollup_args(rows: Sequence[UsageRow], batch_id: str) -> list[object]:
+def rollup_args(rows: Sequence[Row], batch_id: str) -> list[object]:
     """The arguments of `UsageSQL.rollup_rows(len(rows))`."""
-    return [batch_id, *(row.event_id for row in rows)]
+    return [batch_id, *(row[EVENT_ID] for row in rows)]
 
 
-def batch_args(rows: Sequence[UsageRow], batch_id: str, written_ms: int) -> tuple[object, ...]:
+def batch_args(rows: Sequence[Row], batch_id: str, written_ms: int) -> tuple[object, ...]:
     """The arguments of `UsageSQL.insert()`: the rows as one JSON array of arrays
-    (orjson writes a NamedTuple through `default`, as the plain tuple it is)."""
+    (a UsageRow, as a replayed batch holds, through `default`: the plain tuple it is)."""
     records = orjson.dumps(rows, default=tuple).decode()
     return batch_id, written_ms, len(rows), records
 
@@ -245,11 +258,11 @@ _UNPRICED = operator.itemgetter(UsageRow._fields.index("unpriced"))
 _REFUSED = operator.itemgetter(UsageRow._fields.index("refused"))
 
 
-def rollup_groups(rows: Sequence[UsageRow]) -> list[object]:
+def rollup_groups(rows: Sequence[Row]) -> list[object]:
     """The rollup additions of `rows` (all newly inserted), flattened: per (tenant, day,
     model) the key, then SUMS, as the SQL rollup would sum them (columns summed by
     `sum` over `itemgetter`s: per row, only its grouping is Python)."""
-    groups: dict[tuple[str, str, str], list[UsageRow]] = {}
+    groups: dict[tuple[str, str, str], list[Row]] = {}
     for key, row in zip(map(_GROUP, rows), rows, strict=True):
         group = groups.get(key)
         if group is None:
@@ -276,14 +289,14 @@ class UsageTable:
     async def _bounded(self, what: str, call: Awaitable[T]) -> T:
         return await bounded(call, self._timeout, what)
 
-    async def write(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+    async def write(self, rows: Sequence[Row], batch_id: str) -> int:
         """Store the batch (idempotent on `batch_id`); how many rows were new."""
         if not rows:
             return 0
         write = self._backend.insert_usage(rows, batch_id)
         return await self._bounded("write usage", write)
 
-    async def write_rows(self, rows: Sequence[UsageRow]) -> int:
+    async def write_rows(self, rows: Sequence[Row]) -> int:
         """Store rows spilled one by one before schema version 4 (idempotent on each
         row's event_id); how many were new."""
         if not rows:

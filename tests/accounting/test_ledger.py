@@ -15,7 +15,7 @@ from proxy.accounting.ledger import ROW_SPILL_KEY, SPILL_KEY, UsageLedger, usage
 from proxy.errors import StoreUnavailableError
 from proxy.redis_gate import RedisGate
 from proxy.redis_spill import RedisSpill
-from proxy.store.usage import UsageRow
+from proxy.store.usage import Row, UsageRow
 from proxy.tasks import TaskSet
 from proxy.usage_record import UsageRecord
 
@@ -38,21 +38,21 @@ class FakeTable:
         self.writes = 0
         self.changed = asyncio.Event()
 
-    async def write(self, rows: Sequence[UsageRow], batch_id: str) -> int:
+    async def write(self, rows: Sequence[Row], batch_id: str) -> int:
         self.batches.append(batch_id)
         self._tried()
         if batch_id in self.stored_batches:
             return 0
         self.stored_batches.add(batch_id)
-        for row in rows:
+        for row in map(UsageRow._make, rows):
             self.twice += row.event_id in self.rows or row.event_id in self.legacy
             self.rows[row.event_id] = row
         self._answer()
         return len(rows)
 
-    async def write_rows(self, rows: Sequence[UsageRow]) -> int:
+    async def write_rows(self, rows: Sequence[Row]) -> int:
         self._tried()
-        new = {row.event_id: row for row in rows if row.event_id not in self.legacy}
+        new = {r.event_id: r for r in map(UsageRow._make, rows) if r.event_id not in self.legacy}
         self.twice += sum(event_id in self.rows for event_id in new)
         self.legacy.update(new)
         self._answer()
@@ -102,15 +102,22 @@ async def start(ledger: UsageLedger, tasks: TaskSet) -> asyncio.Task:
     return tasks.spawn(ledger.run(), name="ledger")
 
 
+def stored(made: UsageRecord) -> UsageRow:
+    """The ledger's row of a record, by field (the ledger makes a plain tuple)."""
+    row = usage_row(made)
+    assert type(row) is tuple and len(row) == len(UsageRow._fields)
+    return UsageRow._make(row)
+
+
 def test_the_stored_row_of_a_record():
-    priced = usage_row(record(1, model="m", input_tokens=10, output_tokens=2, cost_usd=0.000123))
+    priced = stored(record(1, model="m", input_tokens=10, output_tokens=2, cost_usd=0.000123))
     assert (priced.day, priced.model, priced.cost_micro) == ("2026-11-30", "m", 123)
     assert (priced.forwarded, priced.refused, priced.unpriced) == (True, False, False)
-    unpriced = usage_row(record(2, input_tokens=10, output_tokens=2))
+    unpriced = stored(record(2, input_tokens=10, output_tokens=2))
     assert (unpriced.model, unpriced.cost_micro, unpriced.unpriced) == ("", None, True)
-    refused = usage_row(record(3, status=429, attempts=0, model="x" * 300))
+    refused = stored(record(3, status=429, attempts=0, model="x" * 300))
     assert (refused.forwarded, refused.refused, len(refused.model)) == (False, True, 255)
-    listed = usage_row(record(4, status=200, attempts=0))  # GET /v1/models: neither
+    listed = stored(record(4, status=200, attempts=0))  # GET /v1/models: neither
     assert not (listed.forwarded or listed.refused)
     flags = ("stream", "usage_estimated", "forwarded", "refused", "unpriced")
     for row in (priced, unpriced, refused, listed):  # ints: sqlite3 binds a bool slowly
@@ -120,10 +127,18 @@ def test_the_stored_row_of_a_record():
 def test_a_row_is_dated_by_the_utc_day_of_its_arrival():
     midnight = 1_796_083_200.0  # 2026-12-01T00:00:00Z
     days = [
-        usage_row(replace(record(n), timestamp=midnight + delta)).day
-        for n, delta in enumerate((-0.001, 0.0, 86_399.999, 86_400.0))
+        stored(replace(record(n), timestamp=midnight + delta)).day
+        for n, delta in enumerate((-0.001, 0.0, 86_399.999, 86_400.0, -0.001, 86_399.999))
     ]
-    assert days == ["2026-11-30", "2026-12-01", "2026-12-01", "2026-12-02"]
+    # the last two: a request that arrived before midnight, its record made after it
+    assert days == [
+        "2026-11-30",
+        "2026-12-01",
+        "2026-12-01",
+        "2026-12-02",
+        "2026-11-30",
+        "2026-12-01",
+    ]
 
 
 async def test_only_authenticated_tenants_records_are_taken():
@@ -300,7 +315,7 @@ async def test_rows_spilled_one_by_one_before_version_4_are_written_once_each(re
     one of them twice (a push Redis took but did not confirm), two of them already in
     the store (a batch that committed unconfirmed, then spilled): each row is stored
     once, where that version stored it, and nothing lands in the batches."""
-    old_rows = [usage_row(record(n)) for n in range(5)]
+    old_rows = [stored(record(n)) for n in range(5)]
     await redis_client.rpush(
         ROW_SPILL_KEY, *(orjson.dumps(r._asdict()) for r in [*old_rows, old_rows[3]])
     )
@@ -320,7 +335,7 @@ async def test_rows_spilled_one_by_one_before_version_4_are_written_once_each(re
 async def test_rows_from_before_version_4_spill_again_as_such(redis_client):
     """Such rows the store could not take before shutdown spill as one batch that says
     so: written later, they are still checked row by row."""
-    old_rows = [usage_row(record(n)) for n in range(3)]
+    old_rows = [stored(record(n)) for n in range(3)]
     await redis_client.rpush(ROW_SPILL_KEY, *(orjson.dumps(r._asdict()) for r in old_rows))
     gate = RedisGate(1.0)
     spill, row_spill = (RedisSpill(redis_client, gate, key) for key in (SPILL_KEY, ROW_SPILL_KEY))
