@@ -215,6 +215,7 @@ class UsageLedger:
         self._spilling: list[Batch] = []  # the spiller's push, retried as it is
         self._inflight: list[Batch] = []  # formed, not known to be stored
         self._wake = asyncio.Event()
+        self._idle = False  # the writer waits on _wake: the next emit sets it
         self._spill_wake = asyncio.Event()
         self._stopping = False
         self._deadline = float("inf")
@@ -248,7 +249,8 @@ class UsageLedger:
                 )
         queue.append(usage_row(record))
         self.counters.produced += 1
-        if not self._wake.is_set():
+        if self._idle:  # an attribute, not Event.is_set(): a Python call per request
+            self._idle = False
             self._wake.set()
 
     async def run(self) -> None:
@@ -285,10 +287,12 @@ class UsageLedger:
             if self._queue:
                 continue
             wait = REPLAY_CHECK_S if self._spill is not None else None
+            self._idle = True
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
             except TimeoutError:
                 pass
+            self._idle = False
 
     def _take(self) -> list[Row]:
         queue = self._queue
