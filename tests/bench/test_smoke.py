@@ -162,3 +162,19 @@ def test_the_compare_table_shows_each_target_ratio_from_the_medians():
     assert "| gateway p99 ÷ p50 at c=1 | 2.00 | 2.00 |" in table
     assert "0.917 (550 / 600)" in table
     assert "| gateway worker RSS MiB, after warm-up → end | 40.0 → 41.0 (+2.5 %) |" in table
+
+
+def test_the_store_table_reads_13s_ratio_at_c50_from_both_targets():
+    from bench.instructions import Counted
+    from bench.relay_report import _store_concurrent
+
+    counts = {
+        ("json", "gateway-store"): Counted(650),
+        ("json", "gateway-store@50"): Counted(600),
+        ("json", "gateway-mt@50"): Counted(570),
+        ("stream", "gateway-store@50"): Counted(620),
+    }
+    table = "\n".join(_store_concurrent(counts))
+    assert "| json | 650 | 600 | 570 | 0.950 |" in table
+    assert "| stream |  | 620 |  |  |" in table  # no mt count: no ratio
+    assert _store_concurrent({("json", "gateway"): Counted(1)}) == []
