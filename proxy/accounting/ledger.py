@@ -74,21 +74,21 @@ class LedgerCounters:
 
 
 class _Today:
-    """The UTC day a row was last dated by, and its bounds: a row inside them (nearly
-    all) is dated by two comparisons, not a division and a lookup."""
+    """The UTC day a row was last dated by, with its bounds, as one tuple (read and
+    replaced whole: no reader sees one day's bounds with another's label): a row inside
+    them (nearly all) is dated by two comparisons, not a division and a lookup."""
 
-    __slots__ = ("start", "end", "label")
+    __slots__ = ("day",)
 
     def __init__(self) -> None:
-        self.start = self.end = 0.0
-        self.label = ""
+        self.day = (0.0, 0.0, "")
 
     def of(self, timestamp: float) -> str:
         """YYYY-MM-DD of `timestamp` (seconds since the epoch), remembered."""
         days = int(timestamp // 86400)
-        self.start, self.end = days * 86400.0, (days + 1) * 86400.0
-        self.label = time.strftime("%Y-%m-%d", time.gmtime(days * 86400))
-        return self.label
+        label = time.strftime("%Y-%m-%d", time.gmtime(days * 86400))
+        self.day = (days * 86400.0, (days + 1) * 86400.0, label)
+        return label
 
 
 _TODAY = _Today()
@@ -113,8 +113,9 @@ def usage_row(record: UsageRecord) -> Row:
     else:
         forwarded = unpriced = 0
         refused = 1 if status >= 400 else 0
-    today = _TODAY
-    day = today.label if today.start <= timestamp < today.end else today.of(timestamp)
+    start, end, day = _TODAY.day
+    if not start <= timestamp < end:
+        day = _TODAY.of(timestamp)
     return (
         record.event_id,
         record.tenant or "",
