@@ -215,9 +215,9 @@ MYSQL = UsageSQL(
 )
 
 
-@functools.cache  # one per group count seen: at most BATCH_MAX
+@functools.lru_cache(maxsize=32)  # the group counts seen last (up to BATCH_MAX, ~20 kB each)
 def upsert_sql(dialect: UsageSQL, count: int) -> str:
-    """`dialect.upsert(count)`, made once per count."""
+    """`dialect.upsert(count)`, kept for the counts seen last."""
     return dialect.upsert(count)
 
 
