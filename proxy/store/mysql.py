@@ -29,7 +29,6 @@ from proxy.store.usage import (
     rollup_args,
     rollup_groups,
     rows_args,
-    upsert_sql,
 )
 
 _INSERT = MYSQL.insert()
@@ -248,7 +247,7 @@ class MySQLBackend:
             new = int(await cur.execute(_INSERT, args)) > 0
             if new:
                 groups = rollup_groups(rows)
-                await cur.execute(upsert_sql(MYSQL, len(groups) // ROLLUP_WIDTH), groups)
+                await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)
         return len(rows) if new else 0
 
     async def insert_usage_rows(self, rows: Sequence[Row], batch_id: str) -> int:

@@ -30,7 +30,6 @@ from proxy.store.usage import (
     rollup_args,
     rollup_groups,
     rows_args,
-    upsert_sql,
 )
 
 T = TypeVar("T")
@@ -241,7 +240,7 @@ def _insert_usage(conn: sqlite3.Connection, rows: Sequence[Row], batch_id: str) 
         new = conn.execute(_INSERT, args).rowcount > 0
         if new:
             groups = rollup_groups(rows)
-            conn.execute(upsert_sql(SQLITE, len(groups) // ROLLUP_WIDTH), groups)
+            conn.execute(SQLITE.upsert(len(groups) // ROLLUP_WIDTH), groups)
         conn.execute("COMMIT")
     except BaseException:
         conn.rollback()

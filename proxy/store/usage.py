@@ -177,12 +177,7 @@ class UsageSQL:
 
     def upsert(self, count: int) -> str:
         """Add `count` precomputed groups (`rollup_groups`, flattened) to the rollups."""
-        one = "(" + ", ".join([self.placeholder] * (3 + len(SUMS))) + ")"
-        return (
-            f"INSERT INTO usage_daily (tenant_id, day, model, {', '.join(SUMS)}) "
-            f"VALUES {', '.join([one] * count)} {self.on_conflict}"
-            + ", ".join(self.add.format(c=c) for c in SUMS)
-        )
+        return _upsert(self, count)
 
     def sums(self, by: Sequence[str]) -> str:
         """Rollup sums of one tenant over [start, end], grouped by `by`."""
@@ -216,9 +211,13 @@ MYSQL = UsageSQL(
 
 
 @functools.lru_cache(maxsize=32)  # the group counts seen last (up to BATCH_MAX, ~20 kB each)
-def upsert_sql(dialect: UsageSQL, count: int) -> str:
-    """`dialect.upsert(count)`, kept for the counts seen last."""
-    return dialect.upsert(count)
+def _upsert(dialect: UsageSQL, count: int) -> str:
+    one = "(" + ", ".join([dialect.placeholder] * (3 + len(SUMS))) + ")"
+    return (
+        f"INSERT INTO usage_daily (tenant_id, day, model, {', '.join(SUMS)}) "
+        f"VALUES {', '.join([one] * count)} {dialect.on_conflict}"
+        + ", ".join(dialect.add.format(c=c) for c in SUMS)
+    )
 
 
 def new_batch_id() -> str:
