@@ -11,7 +11,8 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from proxy.accounting.ledger import ROW_SPILL_KEY, SPILL_KEY, UsageLedger, usage_row
+from proxy.accounting.ledger import ROW_SPILL_KEY, SPILL_KEY, UsageLedger
+from proxy.accounting.usage_rows import usage_row
 from proxy.errors import StoreUnavailableError
 from proxy.redis_gate import RedisGate
 from proxy.redis_spill import RedisSpill
