@@ -1,7 +1,8 @@
 """The raw relay cost: wrk against the upstream, a bare aiohttp relay and the gateway
 in each mode, and the figures issues #13 and #14 ask for, from one run.
 
-All in one run, interleaved round by round (so machine noise hits all targets alike):
+All in one run, interleaved round by round, every other round in reverse order (so
+machine noise and drift hit all targets alike):
 the gateways (one gunicorn worker each) and the bare relay pinned to CPU 0, the
 upstream, Redis and wrk on CPU 1. Reports requests/s and median latency at each
 concurrency for JSON and streaming chat, the gateway's throughput relative to the bare
@@ -44,6 +45,7 @@ import argparse
 import datetime as dt
 import shutil
 from pathlib import Path
+from typing import TypeVar
 
 from bench import instructions as ins
 from bench import processes as ps
@@ -51,6 +53,7 @@ from bench import relay_report
 from bench import targets as tg
 from bench.wrk import Sample, wrk
 
+T = TypeVar("T")
 RESULTS = Path(__file__).with_name("results")
 Results = dict[tuple[str, int, str], list["Sample"]]
 
@@ -190,10 +193,10 @@ def _run_wrk(
             for url, headers in urls.values():
                 wrk(url + ins.PATH, bodies[mode], 10, 2, load_cpu, headers)
         args.rss = [worker_rss_mib(procs.named("gateway").pid)]
-        for _ in range(args.rounds):
+        for round_no in range(args.rounds):
             for mode, urls in targets.items():
                 for conc in levels:
-                    for name, (url, headers) in urls.items():
+                    for name, (url, headers) in in_round_order(urls, round_no):
                         counted = name == "gateway-money" and money_redis is not None
                         before = counts.read() if counted else {}
                         sample = wrk(
@@ -206,6 +209,14 @@ def _run_wrk(
         args.rss.append(worker_rss_mib(procs.named("gateway").pid))
         counts.close()
     return kind
+
+
+def in_round_order(urls: dict[str, T], round_no: int) -> list[tuple[str, T]]:
+    """The targets of a round in their order, every other round reversed: a drift of
+    the host within a round (a neighbour starting, the CPU's clock) would otherwise
+    always favour the targets measured first; reversed, it cancels in the medians."""
+    items = list(urls.items())
+    return items[::-1] if round_no % 2 else items
 
 
 def worker_rss_mib(master: int) -> float:

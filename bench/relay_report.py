@@ -121,7 +121,8 @@ def _throughput(results: Results, args: argparse.Namespace) -> list[str]:
         "and RPM/TPM limits it never reaches (one script call per request, Redis beside it); "
         "`gateway-store`: built-in-store mode (SQLite, no Redis) with a proxy token; "
         f"`bare`: `bench/bare_relay.py`. {PINNED}",
-        f"wrk -t1, {args.duration:g} s per point, {args.rounds} interleaved rounds; medians shown.",
+        f"wrk -t1, {args.duration:g} s per point, {args.rounds} interleaved rounds (every other "
+        "one in reverse order); medians shown.",
         "",
         "| mode | conc | target | req/s | ÷ bare | ÷ static gateway | p50 ms | p99 ms "
         "| added p50 ms (− direct) | errors |",

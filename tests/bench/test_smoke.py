@@ -178,3 +178,23 @@ def test_the_store_table_reads_13s_ratio_at_c50_from_both_targets():
     assert "| json | 650 | 600 | 570 | 0.950 |" in table
     assert "| stream |  | 620 |  |  |" in table  # no mt count: no ratio
     assert _store_concurrent({("json", "gateway"): Counted(1)}) == []
+
+
+def test_a_drift_within_rounds_cancels_between_two_identical_targets():
+    """The host slowing down steadily through each round must not make the target
+    measured first look faster than an identical one measured later."""
+    from statistics import median
+
+    from bench.relay import in_round_order
+
+    urls = {"direct": "a", "gateway-mt": "b", "gateway-store": "c"}
+    seen: dict[str, list[float]] = {name: [] for name in urls}
+    for round_no in range(4):
+        for position, (name, _url) in enumerate(in_round_order(urls, round_no)):
+            seen[name].append(1000.0 * (1 - 0.02 * position))  # same target, slower host
+    assert [name for name, _ in in_round_order(urls, 1)] == [
+        "gateway-store",
+        "gateway-mt",
+        "direct",
+    ]
+    assert median(seen["gateway-store"]) == median(seen["gateway-mt"]) == median(seen["direct"])
