@@ -26,7 +26,9 @@ The issues' figures, printed under "Issue figures" (run with `--store 10000
 --concurrency 1,50`):
 - #13: `gateway-store` (built-in-store mode, SQLite, no Redis, N tenants created
   through the management API, called with a minted proxy token) ÷ `gateway-mt` (JWTs,
-  Config API), throughput at c=50.
+  Config API), throughput at c=50; and ÷ `gateway-store-jwt` (the same store served
+  by a second gateway, called with a JWT): the proxy-token check alone, both sides
+  keeping the usage ledger that `gateway-mt` does not have.
 - #14: `gateway-money` (static, a budget and RPM/TPM limits it never reaches, a private
   Redis) ÷ `gateway`, throughput at c=50, and the median latency it adds at c=1; with
   the Redis commands it sent per request (INFO commandstats around each wrk run).
@@ -35,14 +37,16 @@ The issues' figures, printed under "Issue figures" (run with `--store 10000
 source tree (e.g. `git worktree add /tmp/base HEAD~5`), measured in the same
 interleaved rounds and, with `--instructions`, counted too: before/after figures
 from one run. `--targets` keeps only the named optional targets (gateway-mt,
-gateway-money, gateway-store, gateway-base, translated); direct, bare and gateway
+gateway-money, gateway-store, gateway-store-jwt, gateway-base, translated); direct, bare and gateway
 always run.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 from typing import TypeVar
@@ -164,9 +168,15 @@ def _start_targets(
         if money is not None:
             optional["gateway-money"], money_redis = (money[0], {}), money[1]
     if args.store and wanted("gateway-store"):
+        key = base64.b64encode(os.urandom(32)).decode()
         optional["gateway-store"], args.store_create_s = tg.start_gateway_store(
-            procs, out, json_url, sse_url, server_cpu, args.store
+            procs, out, json_url, sse_url, server_cpu, args.store, encryption_key=key
         )
+        if wanted("gateway-store-jwt"):
+            database = out / "gateway-store.db"
+            optional["gateway-store-jwt"] = tg.start_gateway_store_jwt(
+                procs, out, database, key, server_cpu
+            )
     targets: Targets = {}
     for mode, direct, bare in (("json", json_url, bare_json), ("stream", sse_url, bare_sse)):
         targets[mode] = {"direct": (direct, {}), "bare": (bare, {}), "gateway": (gateway, {})}

@@ -5,7 +5,9 @@ relay; started on loopback, ready when returned. `bench.relay` drives them with 
 Targets: `gateway` (static, one worker), `gateway-mt` (multi-tenant: JWTs, a private
 Redis and the mock Config API), `gateway-money` (static with a budget and RPM/TPM limits
 it never reaches, a private Redis), `gateway-store` (built-in-store mode on SQLite, no
-Redis, N tenants created through the API, called with a minted proxy token), `bare`.
+Redis, N tenants created through the API, called with a minted proxy token),
+`gateway-store-jwt` (the same store file served by a second gateway, called with a JWT:
+built-in-store mode with its usage ledger, only the credential differs), `bare`.
 """
 
 from __future__ import annotations
@@ -340,6 +342,27 @@ def start_gateway_store(
     ps.wait_http(url + "/healthz", proc)
     seconds, token = asyncio.run(_fill_store(url, tenants, json_url, sse_url))
     return (url + f"/users/{MT_TENANT}", {"Authorization": "Bearer " + token}), seconds
+
+
+def start_gateway_store_jwt(
+    procs: ps.Processes, out: Path, database: Path, encryption_key: str, cpus: str | None
+) -> tuple[str, dict[str, str]]:
+    """A second built-in-store gateway over `database` (filled by `start_gateway_store`
+    with `encryption_key`), also accepting JWTs for its tenants; (tenant URL, JWT
+    headers). Against `gateway-store` it measures the proxy-token check alone: the two
+    differ only in the credential (both keep the usage ledger, which a Config API
+    gateway does not have)."""
+    port = ps.free_port()
+    env = {
+        **store_env(database, encryption_key, port),
+        "AUTH_JWT_SECRET": MT_SECRET,
+        "PROXY_WORKERS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(out / "metrics-gateway-store-jwt"),
+    }
+    proc = procs.start("gateway-store-jwt", [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
+    url = f"http://127.0.0.1:{port}"
+    ps.wait_http(url + "/healthz", proc)
+    return url + f"/users/{MT_TENANT}", mt_headers()
 
 
 async def _fill_store(url: str, tenants: int, json_url: str, sse_url: str) -> tuple[float, str]:

@@ -106,6 +106,7 @@ def test_relay_harness_writes_a_report(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "| json | 1 |" in report and "| stream | 4 |" in report
     assert "| json | 4 | gateway-store |" in report
+    assert "| json | 4 | gateway-store-jwt |" in report
     if shutil.which("redis-server"):  # gateway-money: the figures #14 asks for
         assert "#14 json: budgets+limits added median latency at c=1" in report
         assert "#14 json c=4: Redis per request: **" in report
@@ -198,3 +199,32 @@ def test_a_drift_within_rounds_cancels_between_two_identical_targets():
         "direct",
     ]
     assert median(seen["gateway-store"]) == median(seen["gateway-mt"]) == median(seen["direct"])
+
+
+def test_the_issue_figures_set_the_token_against_both_jwt_gateways():
+    """#13 shows the token gateway against the Config API's JWT gateway (the issue's
+    ratio) and against a JWT on the same built-in store (the token check alone)."""
+    import argparse
+
+    from bench.relay_report import _issue_figures
+    from bench.wrk import Sample
+
+    def rounds(rps: float) -> list[Sample]:
+        return [Sample(rps, 1.0, 2.0, 0, int(rps)) for _ in range(3)]
+
+    results = {
+        ("json", 50, "gateway-mt"): rounds(1000.0),
+        ("json", 50, "gateway-store"): rounds(930.0),
+        ("json", 50, "gateway-store-jwt"): rounds(940.0),
+    }
+    args = argparse.Namespace(store=10_000, store_create_s=20.0)
+    lines = _issue_figures(results, {}, args)
+    assert any(
+        "#13 json: token (built-in store, 10,000 tenants) ÷ JWT multi-tenant" in line
+        and "**0.930**" in line
+        for line in lines
+    )
+    assert any(
+        "#13 json: token ÷ JWT, both in built-in-store mode" in line and "**0.989**" in line
+        for line in lines
+    )
