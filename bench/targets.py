@@ -265,15 +265,20 @@ def start_gateway_mt(
     if shutil.which("redis-server") is None:
         return None
     port = ps.free_port()
-    env = {
-        **mt_env(*mt_backing(procs, json_url, sse_url, load_cpus), port),
-        "PROXY_WORKERS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(out / "metrics-mt"),
-    }
-    proc = procs.start("gateway-mt", [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
+    env = mt_env(*mt_backing(procs, json_url, sse_url, load_cpus), port)
+    url = _serve_one_worker(procs, "gateway-mt", env, out / "metrics-mt", port, cpus)
+    return url + f"/users/{MT_TENANT}", mt_headers()
+
+
+def _serve_one_worker(
+    procs: ps.Processes, name: str, env: dict[str, str], metrics: Path, port: int, cpus: str | None
+) -> str:
+    """`tenant-proxy serve` with one worker and `env` on `port`, ready; its base URL."""
+    env = {**env, "PROXY_WORKERS": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    proc = procs.start(name, [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
     url = f"http://127.0.0.1:{port}"
     ps.wait_http(url + "/healthz", proc)
-    return url + f"/users/{MT_TENANT}", mt_headers()
+    return url
 
 
 def start_gateway_money(
@@ -332,14 +337,8 @@ def start_gateway_store(
     for stale in out.glob(f"{name}.db*"):
         stale.unlink()
     key = encryption_key or base64.b64encode(os.urandom(32)).decode()
-    env = {
-        **store_env(database, key, port),
-        "PROXY_WORKERS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(out / f"metrics-{name}"),
-    }
-    proc = procs.start(name, [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
-    url = f"http://127.0.0.1:{port}"
-    ps.wait_http(url + "/healthz", proc)
+    env = store_env(database, key, port)
+    url = _serve_one_worker(procs, name, env, out / f"metrics-{name}", port, cpus)
     seconds, token = asyncio.run(_fill_store(url, tenants, json_url, sse_url))
     return (url + f"/users/{MT_TENANT}", {"Authorization": "Bearer " + token}), seconds
 
@@ -353,15 +352,9 @@ def start_gateway_store_jwt(
     differ only in the credential (both keep the usage ledger, which a Config API
     gateway does not have)."""
     port = ps.free_port()
-    env = {
-        **store_env(database, encryption_key, port),
-        "AUTH_JWT_SECRET": MT_SECRET,
-        "PROXY_WORKERS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(out / "metrics-gateway-store-jwt"),
-    }
-    proc = procs.start("gateway-store-jwt", [ps.TENANT_PROXY, "serve"], env=env, cpus=cpus)
-    url = f"http://127.0.0.1:{port}"
-    ps.wait_http(url + "/healthz", proc)
+    env = {**store_env(database, encryption_key, port), "AUTH_JWT_SECRET": MT_SECRET}
+    metrics = out / "metrics-gateway-store-jwt"
+    url = _serve_one_worker(procs, "gateway-store-jwt", env, metrics, port, cpus)
     return url + f"/users/{MT_TENANT}", mt_headers()
 
 
