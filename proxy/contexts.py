@@ -58,7 +58,7 @@ from proxy.upstream.guard import DestinationPolicy
 from proxy.upstream.retry_budget import RetryBudget
 from proxy.upstream.send import Send
 from proxy.upstream.session import build_control_session, build_session
-from proxy.usage_record import FanOutSink, UsageSink
+from proxy.usage_record import UsageSink, fan_out
 
 log = logging.getLogger("proxy.app")
 
@@ -124,8 +124,7 @@ def sinks_ctx(extra: Sequence[UsageSink]) -> Context:
         if webhook is not None:
             sinks.append(webhook)
             app[keys.TELEMETRY] = webhook
-        sink: UsageSink = sinks[0] if len(sinks) == 1 else FanOutSink(sinks)
-        app[keys.SINK] = sink
+        app[keys.SINK] = fan_out(*sinks)
         tasks = app[keys.TASKS]
         flusher = tasks.spawn(request_log.run(), name="request-log") if request_log else None
         sender = tasks.spawn(webhook.run(), name="telemetry") if webhook else None
@@ -211,7 +210,11 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
         row_spill=row_spill,
     )
     app[keys.LEDGER] = ledger
-    app[keys.SINK] = FanOutSink([app[keys.SINK], ledger])
+    # First: it reads the record's fields before the request log serialises the record.
+    # orjson reads a dataclass through its __dict__, and once that exists CPython 3.11
+    # reads every attribute of the record the slow way (`usage_row`: 0.39 -> 1.07 us;
+    # callgrind, c=50: 5,300 fewer instructions a request with the ledger first).
+    app[keys.SINK] = fan_out(ledger, app[keys.SINK])
     metrics = app[keys.METRICS]
     metrics.watch_counters(
         "tenant_proxy_usage_records",

@@ -53,10 +53,15 @@ class UsageSink(Protocol):
 
 
 class FanOutSink:
-    """Hands each record to several sinks; a failing sink does not stop the others."""
+    """Hands each record to several sinks, in order; a failing sink does not stop the
+    others."""
 
     def __init__(self, sinks: Sequence[UsageSink]) -> None:
         self._sinks = tuple(sinks)
+
+    @property
+    def sinks(self) -> tuple[UsageSink, ...]:
+        return self._sinks
 
     def emit(self, record: UsageRecord) -> None:
         for sink in self._sinks:
@@ -64,3 +69,12 @@ class FanOutSink:
                 sink.emit(record)
             except Exception:  # a sink bug must not fail the request it reports
                 log.exception("usage sink failed")
+
+
+def fan_out(*sinks: UsageSink) -> UsageSink:
+    """One sink for `sinks`, in their order: a fan-out among them contributes its own
+    sinks (one loop per record, not a call per level), and a single sink is itself."""
+    flat: list[UsageSink] = []
+    for sink in sinks:
+        flat.extend(sink.sinks if isinstance(sink, FanOutSink) else (sink,))
+    return flat[0] if len(flat) == 1 else FanOutSink(flat)

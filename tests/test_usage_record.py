@@ -6,7 +6,7 @@ import logging
 
 import orjson
 
-from proxy.usage_record import FanOutSink, UsageRecord
+from proxy.usage_record import FanOutSink, UsageRecord, UsageSink, fan_out
 from tests.helpers import RecordingSink
 
 
@@ -30,6 +30,25 @@ def test_each_record_reaches_every_sink_even_past_a_failing_one(caplog):
     assert [r.request_id for r in first.records] == ["a", "b"]
     assert [r.request_id for r in last.records] == ["a", "b"]
     assert [r.getMessage() for r in caplog.records] == ["usage sink failed"] * 2
+
+
+class OrderSink:
+    def __init__(self, name: str, seen: list[str]) -> None:
+        self._name, self._seen = name, seen
+
+    def emit(self, record: UsageRecord) -> None:
+        self._seen.append(self._name)
+
+
+def test_fan_out_hands_records_on_in_order_through_one_flat_fan_out():
+    seen: list[str] = []
+    log, hook, ledger = (OrderSink(n, seen) for n in ("log", "hook", "ledger"))
+    sink: UsageSink = fan_out(ledger, FanOutSink([log, hook]))
+    assert isinstance(sink, FanOutSink) and sink.sinks == (ledger, log, hook)
+    sink.emit(_record())
+    assert seen == ["ledger", "log", "hook"]
+    assert fan_out(log) is log
+    assert fan_out(FanOutSink([log])) is log
 
 
 def test_a_record_serialises_with_every_field():
