@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-relay clean ui ui-if-node
+.PHONY: run test lint bench bench-relay bench-paired clean ui ui-if-node
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: $(STAMP)
 # The raw relay cost with wrk (apt-get install -y wrk nginx-light); options: RELAY_ARGS="--help"
 bench-relay: $(STAMP)
 	$(BIN)/python -m bench.relay $(RELAY_ARGS)
+
+# Pairs of targets loaded together on one shared core (drift-proof ratios); PAIRED_ARGS="--help"
+bench-paired: $(STAMP)
+	$(BIN)/python -m bench.paired $(PAIRED_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache ui/node_modules proxy/admin/ui_dist

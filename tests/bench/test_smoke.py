@@ -228,3 +228,40 @@ def test_the_issue_figures_set_the_token_against_both_jwt_gateways():
         "#13 json: token ÷ JWT, both in built-in-store mode" in line and "**0.989**" in line
         for line in lines
     )
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)"
+)
+def test_paired_harness_loads_each_pair_together_and_writes_a_report(tmp_path):
+    result = _bench(
+        "bench.paired",
+        "--store",
+        "3",
+        "--rounds",
+        "1",
+        "--duration",
+        "1",
+        "--upstream",
+        "python",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (tmp_path / "report.md").read_text()
+    for mode in ("json", "stream"):
+        assert f"(`gateway-store` ÷ `gateway-mt`) | {mode} | **" in report
+        assert f"(`gateway-store` ÷ `gateway-store-jwt`) | {mode} | **" in report
+        assert f"(`gateway` ÷ `bare`) | {mode} | **" in report
+        assert f"(`gateway-mt` ÷ `gateway`) | {mode} | **" in report
+
+
+def test_the_paired_cpu_ratio_ignores_how_the_shared_core_was_split():
+    """A target that got two thirds of the core (a second runnable thread) serves twice
+    B's requests at the same CPU per request: its req/s ratio says 2, its CPU ratio 1."""
+    from bench.paired import Round
+
+    same_cost = Round(rps=(2000.0, 1000.0), cpu_us=(150.0, 150.0), errors=0)
+    assert same_cost.rps_ratio == 2.0 and same_cost.cpu_ratio == 1.0
+    dearer = Round(rps=(1000.0, 1000.0), cpu_us=(160.0, 150.0), errors=0)
+    assert dearer.cpu_ratio == pytest.approx(0.9375)
