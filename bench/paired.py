@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench import processes as ps
 from bench import targets as tg
-from bench.relay import RESULTS, _start_targets
+from bench.relay import RESULTS, start_targets
 from bench.wrk import Sample, wrk
 
 PATH = "/v1/chat/completions"
@@ -74,18 +74,25 @@ def main(argv: list[str] | None = None) -> Path:
     bodies = {"json": tg.JSON_BODY, "stream": tg.STREAM_BODY}
     rounds: dict[tuple[str, str, str], list[Round]] = {}
     with ps.Processes(out / "logs") as procs:
-        _, targets, _ = _start_targets(args, procs, out, {})
+        _, targets, _ = start_targets(args, procs, out, {})
         for mode, urls in targets.items():  # warm-up: pools, memos, the tenant's config
             for url, headers in urls.values():
                 wrk(url + PATH, bodies[mode], 10, 2, load_cpu, headers)
+        paired = {name for pair in PAIRS for name in pair[:2]}
+        pids = {
+            (mode, name): _server_pid(procs, name, mode)
+            for mode, urls in targets.items()
+            for name in urls
+            if name in paired
+        }
         for _ in range(args.rounds):
             for mode, urls in targets.items():
                 for a, b, _label in PAIRS:
                     if a not in urls or b not in urls:
                         continue
-                    pids = (_server_pid(procs, a, mode), _server_pid(procs, b, mode))
+                    pair = (pids[mode, a], pids[mode, b])
                     loads = (urls[a], urls[b])
-                    got = _together(loads, pids, bodies[mode], args.duration, load_cpu)
+                    got = _together(loads, pair, bodies[mode], args.duration, load_cpu)
                     rounds.setdefault((mode, a, b), []).append(got)
     report = render(rounds, args)
     (out / "report.md").write_text(report)

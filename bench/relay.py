@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
 Targets = dict[str, dict[str, tuple[str, dict[str, str]]]]
 
 
-def _start_targets(
+def start_targets(
     args: argparse.Namespace, procs: ps.Processes, out: Path, base_env: dict[str, str]
 ) -> tuple[str, Targets, int | None]:
     """Every target, ready: (upstream kind, {mode: {name: (url, headers)}}, the money
@@ -197,7 +197,7 @@ def _run_wrk(
     levels = [int(c) for c in args.concurrency.split(",")]
     bodies = {"json": tg.JSON_BODY, "stream": tg.STREAM_BODY}
     with ps.Processes(out / "logs") as procs:
-        kind, targets, money_redis = _start_targets(args, procs, out, base_env)
+        kind, targets, money_redis = start_targets(args, procs, out, base_env)
         counts = ins.CommandCounts(money_redis)
         for mode, urls in targets.items():  # warm-up: pools, memos, the tenant's config
             for url, headers in urls.values():
