@@ -3,8 +3,10 @@ a batch at a time, and daily rollups per (tenant, UTC day, model as the client n
 it) that the metering API reads.
 
 `UsageTable.write(rows, batch_id)` is one transaction: the batch as one row of
-`usage_batches` (its rows one JSON array, each row an array in `UsageRow`'s order),
-skipped when its batch id is stored already, then, only when it was new, the rollups
+`usage_batches` (its rows one JSON array, each row an array in `UsageRow`'s order;
+clustered by an increasing `seq`, so a batch is appended), skipped when its batch id
+is stored already (there, or in `usage_batches_v4`, the batches stored before schema
+version 5), then, only when it was new, the rollups
 of its rows (summed in Python, one upsert row per (tenant, day, model):
 `rollup_groups`). The ledger keeps a batch's id from its first try to its last, and
 a batch that may have been stored travels as one unit (a retry, a spilled batch
@@ -138,17 +140,21 @@ class UsageSQL:
     """The ledger's statements in one SQL dialect."""
 
     placeholder: str  # "?" or "%s"
+    no_table: str  # what a SELECT of values alone names as its table ("" or " FROM DUAL")
     skip_duplicate: str  # appended to the batch's insert: a known batch_id is skipped
     skip_row: str  # appended to the rows' insert: a known event_id is skipped
     on_conflict: str  # the rollup upsert's clause, before the columns' updates
     add: str  # one column's update on a conflict, `{c}` the column
 
     def insert(self) -> str:
-        """One batch (`batch_args`), skipped when its batch id is stored already."""
+        """One batch (`batch_args`), skipped when its batch id is stored already: in
+        usage_batches (its unique index) or in the table of batches stored before
+        schema version 5."""
         p = self.placeholder
         return (
             "INSERT INTO usage_batches (batch_id, written_ms, row_count, records) "
-            f"VALUES ({p}, {p}, {p}, {p}){self.skip_duplicate}"
+            f"SELECT {p}, {p}, {p}, {p}{self.no_table} WHERE NOT EXISTS "
+            f"(SELECT 1 FROM usage_batches_v4 WHERE batch_id = {p}){self.skip_duplicate}"
         )
 
     def insert_rows(self, count: int) -> str:
@@ -196,6 +202,7 @@ class UsageSQL:
 
 SQLITE = UsageSQL(
     "?",
+    "",
     " ON CONFLICT (batch_id) DO NOTHING",
     " ON CONFLICT (event_id) DO NOTHING",
     "ON CONFLICT (tenant_id, day, model) DO UPDATE SET ",
@@ -203,6 +210,7 @@ SQLITE = UsageSQL(
 )
 MYSQL = UsageSQL(
     "%s",
+    " FROM DUAL",
     " ON DUPLICATE KEY UPDATE batch_id = batch_id",
     " ON DUPLICATE KEY UPDATE event_id = event_id",
     "ON DUPLICATE KEY UPDATE ",
@@ -241,9 +249,10 @@ def rollup_args(rows: Sequence[Row], batch_id: str) -> list[object]:
 
 def batch_args(rows: Sequence[Row], batch_id: str, written_ms: int) -> tuple[object, ...]:
     """The arguments of `UsageSQL.insert()`: the rows as one JSON array of arrays
-    (a UsageRow, as a replayed batch holds, through `default`: the plain tuple it is)."""
+    (a UsageRow, as a replayed batch holds, through `default`: the plain tuple it is),
+    then the batch id again, for the check of the batches stored before version 5."""
     records = orjson.dumps(rows, default=tuple).decode()
-    return batch_id, written_ms, len(rows), records
+    return batch_id, written_ms, len(rows), records, batch_id
 
 
 _GROUP = operator.itemgetter(*(UsageRow._fields.index(c) for c in ("tenant_id", "day", "model")))

@@ -24,6 +24,7 @@ from proxy.store.usage import (
     UsageRow,
     UsageSums,
     UsageTable,
+    batch_args,
     rollup_groups,
 )
 from tests.store.conftest import mysql_admin, ring
@@ -68,7 +69,7 @@ async def test_mysql_migrate_is_fresh_then_idempotent(mysql_url):
     tables = {t for (t,) in mysql_admin("SHOW TABLES", db)}
     assert tables == {
         "schema_version", "tenants", "tokens", "usage_records", "usage_records_v3",
-        "usage_batches", "usage_daily",
+        "usage_batches", "usage_batches_v4", "usage_daily",
     }  # fmt: skip
 
 
@@ -206,8 +207,8 @@ async def test_v4_on_mysql_runs_again_cleanly(mysql_url):
         partial = (*MYSQL_STEPS[:3], MYSQL_STEPS[3][:-1])  # the view not made yet
         assert await migrate_mysql(conn, partial) == (2, 4)
         mysql_admin("UPDATE schema_version SET version = 3", mysql_url.database)
-        assert await migrate_mysql(conn, MYSQL_STEPS) == (3, 4)
-        again = (*MYSQL_STEPS, MYSQL_STEPS[3])
+        assert await migrate_mysql(conn, MYSQL_STEPS[:4]) == (3, 4)
+        again = (*MYSQL_STEPS[:4], MYSQL_STEPS[3])
         assert await migrate_mysql(conn, again) == (4, 5)
     finally:
         conn.close()
@@ -231,3 +232,74 @@ async def test_v3_runs_again_cleanly_once_the_index_is_gone(store_url):
         finally:
             conn.close()
     assert not {"usage_records_by_tenant", "usage_records_by_batch"} & _usage_indexes(store_url)
+
+
+async def _write_batch_at_v4(url: StoreURL, rows: list[UsageRow], batch_id: str) -> None:
+    """A version 4 database holding one batch and its rollups, written as version 4
+    wrote them (into the usage_batches of that version)."""
+    await _migrate_to(url, 4)
+    p = "?" if isinstance(url, SQLiteURL) else "%s"
+    insert = f"INSERT INTO usage_batches (batch_id, written_ms, row_count, records) VALUES ({p}, {p}, {p}, {p})"
+    args = batch_args(rows, batch_id, 1)[:4]
+    groups = rollup_groups(rows)
+    dialect = SQLITE if isinstance(url, SQLiteURL) else MYSQL
+    upsert = dialect.upsert(len(groups) // ROLLUP_WIDTH)
+    if isinstance(url, SQLiteURL):
+        async with aiosqlite.connect(url.path, isolation_level=None) as db:
+            await db.execute(insert, args)
+            await db.execute(upsert, groups)
+        return
+    from proxy.store.mysql import connect
+
+    conn = await connect(url, connect_timeout=5)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(insert, args)
+            await cur.execute(upsert, groups)
+    finally:
+        conn.close()
+
+
+async def test_v5_keeps_earlier_batches_readable_known_and_counted(store_url):
+    """Batches stored before version 5 stay in the rollups and in the usage_records
+    view beside the new ones, and a batch stored before the upgrade that comes back
+    after it (a spilled batch replayed, a retried write) is not stored twice."""
+    before = [row("v4-a"), row("v4-b", model="other")]
+    await _write_batch_at_v4(store_url, before, "4" * 16)
+    assert await migrate_database(store_url, store_timeout=5) == (4, SCHEMA_VERSION)
+    store = await open_store(store_url, ring("new"), store_timeout=5)
+    try:
+        table = UsageTable(store.backend, timeout=5)
+        assert await table.write(before, "4" * 16) == 0  # known: stored before the upgrade
+        assert await table.write([row("v5-c")], "5" * 16) == 1
+        assert await table.write([row("v5-c")], "5" * 16) == 0
+        by_model = await table.groups("acme", "2026-11-30", "2026-11-30", ("model",))
+        assert sorted((g.model, g.sums.requests, g.sums.cost_micro) for g in by_model) == [
+            ("m", 2, 14),
+            ("other", 1, 7),
+        ]
+    finally:
+        await store.close()
+    assert stored_ids(store_url) == ["v4-a", "v4-b", "v5-c"]
+    assert select(store_url, "SELECT batch_id FROM usage_batches") == [("5" * 16,)]
+    assert select(store_url, "SELECT batch_id FROM usage_batches_v4") == [("4" * 16,)]
+
+
+async def test_v5_on_mysql_runs_again_cleanly(mysql_url):
+    """Step 5 cut short after its rename re-runs, and a whole re-run changes nothing."""
+    from proxy.store.mysql import connect
+
+    await _write_batch_at_v4(mysql_url, [row("v4-a")], "4" * 16)
+    conn = await connect(mysql_url, connect_timeout=5)
+    try:
+        renamed_only = (*MYSQL_STEPS[:4], MYSQL_STEPS[4][:4])  # the _run_if's statements
+        assert await migrate_mysql(conn, renamed_only) == (4, 5)
+        assert mysql_admin("SHOW TABLES LIKE 'usage_batches'", mysql_url.database) == []
+        mysql_admin("UPDATE schema_version SET version = 4", mysql_url.database)
+        assert await migrate_mysql(conn, MYSQL_STEPS) == (4, 5)
+        again = (*MYSQL_STEPS, MYSQL_STEPS[4])
+        assert await migrate_mysql(conn, again) == (5, 6)
+    finally:
+        conn.close()
+    assert stored_ids(mysql_url) == ["v4-a"]
+    assert select(mysql_url, "SELECT COUNT(*) FROM usage_batches_v4") == [(1,)]
