@@ -153,11 +153,11 @@ SQLITE_STEPS: Steps = (
     # usage_batches again, clustered by an increasing `seq` (its batch ids, random, in a
     # unique index): a WITHOUT ROWID table keyed by a random id inserts each batch (a
     # large row) in the middle of its B-tree, rebalancing pages there, where a rowid
-    # table appends. Per row written, the SQLite thread's CPU fell from 1.6-1.75 us to
-    # 0.96-1.0 us (500 batches of 130 rows; bench: ~3.1 -> ~2.3 us a request at c=50).
-    # The version 4 table is kept as it is (renamed, not copied: a worker opening a
-    # large file is not held up), read by the view and checked by every insert, so a
-    # batch stored before the upgrade and replayed after it is still stored once.
+    # table appends: the ledger's transaction costs 0.1-0.8 us less CPU per row (the
+    # README's "Usage ledger"). The version 4 table is kept as it is (renamed, not
+    # copied: a worker opening a large file is not held up), read by the view and
+    # checked before every insert, so a batch stored before the upgrade and written
+    # again after it is still stored once.
     (
         "DROP VIEW IF EXISTS usage_records",
         "ALTER TABLE usage_batches RENAME TO usage_batches_v4",

@@ -32,6 +32,7 @@ from proxy.store.usage import (
 )
 
 _INSERT = MYSQL.insert()
+_KNOWN_V4 = MYSQL.known_v4()
 _DUPLICATE_KEY = 1062
 _UNKNOWN_DATABASE = 1049
 
@@ -244,7 +245,8 @@ class MySQLBackend:
     async def insert_usage(self, rows: Sequence[Row], batch_id: str) -> int:
         args = batch_args(rows, batch_id, int(time.time() * 1000))
         async with self._transaction() as cur:
-            new = int(await cur.execute(_INSERT, args)) > 0
+            await cur.execute(_KNOWN_V4, (batch_id,))
+            new = await cur.fetchone() is None and int(await cur.execute(_INSERT, args)) > 0
             if new:
                 groups = rollup_groups(rows)
                 await cur.execute(MYSQL.upsert(len(groups) // ROLLUP_WIDTH), groups)

@@ -34,6 +34,7 @@ from proxy.store.usage import (
 
 T = TypeVar("T")
 _INSERT = SQLITE.insert()
+_KNOWN_V4 = SQLITE.known_v4()
 _WAL_RETRY_S = 0.01  # between tries of the switch to WAL (_enter_wal)
 
 # sqlite3 binds None through its adapter protocol: with no adapter registered for
@@ -233,11 +234,14 @@ def _insert_usage(conn: sqlite3.Connection, rows: Sequence[Row], batch_id: str) 
     """The ledger's batch as one transaction, run whole on the connection's thread: one
     hop there and back per batch, and no transaction left open when the caller is
     cancelled (the function still ends it, committed or rolled back). The rollups are
-    added only when the batch was new."""
+    added only when the batch was new: in neither table of batches."""
     args = batch_args(rows, batch_id, int(time.time() * 1000))
     conn.execute("BEGIN IMMEDIATE")
     try:
-        new = conn.execute(_INSERT, args).rowcount > 0
+        new = (
+            conn.execute(_KNOWN_V4, (batch_id,)).fetchone() is None
+            and conn.execute(_INSERT, args).rowcount > 0
+        )
         if new:
             groups = rollup_groups(rows)
             conn.execute(SQLITE.upsert(len(groups) // ROLLUP_WIDTH), groups)

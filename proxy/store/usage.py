@@ -140,22 +140,27 @@ class UsageSQL:
     """The ledger's statements in one SQL dialect."""
 
     placeholder: str  # "?" or "%s"
-    no_table: str  # what a SELECT of values alone names as its table ("" or " FROM DUAL")
     skip_duplicate: str  # appended to the batch's insert: a known batch_id is skipped
     skip_row: str  # appended to the rows' insert: a known event_id is skipped
     on_conflict: str  # the rollup upsert's clause, before the columns' updates
     add: str  # one column's update on a conflict, `{c}` the column
 
     def insert(self) -> str:
-        """One batch (`batch_args`), skipped when its batch id is stored already: in
-        usage_batches (its unique index) or in the table of batches stored before
-        schema version 5."""
+        """One batch (`batch_args`), skipped when its batch id is in usage_batches (its
+        unique index); run after `known_v4` found it absent from the batches stored
+        before schema version 5. Two statements, not an INSERT ... SELECT ... WHERE NOT
+        EXISTS: on MariaDB (innodb_autoinc_lock_mode 1, its default) that is a bulk
+        insert, which holds the table's AUTO-INC lock while it waits for a row lock, so
+        one retried batch waiting on its earlier try would stall every writer's."""
         p = self.placeholder
         return (
             "INSERT INTO usage_batches (batch_id, written_ms, row_count, records) "
-            f"SELECT {p}, {p}, {p}, {p}{self.no_table} WHERE NOT EXISTS "
-            f"(SELECT 1 FROM usage_batches_v4 WHERE batch_id = {p}){self.skip_duplicate}"
+            f"VALUES ({p}, {p}, {p}, {p}){self.skip_duplicate}"
         )
+
+    def known_v4(self) -> str:
+        """A row when the batch id is among those stored before schema version 5."""
+        return f"SELECT 1 FROM usage_batches_v4 WHERE batch_id = {self.placeholder}"
 
     def insert_rows(self, count: int) -> str:
         """`count` rows spilled before schema version 4 (`rows_args`) into the table of
@@ -202,7 +207,6 @@ class UsageSQL:
 
 SQLITE = UsageSQL(
     "?",
-    "",
     " ON CONFLICT (batch_id) DO NOTHING",
     " ON CONFLICT (event_id) DO NOTHING",
     "ON CONFLICT (tenant_id, day, model) DO UPDATE SET ",
@@ -210,7 +214,6 @@ SQLITE = UsageSQL(
 )
 MYSQL = UsageSQL(
     "%s",
-    " FROM DUAL",
     " ON DUPLICATE KEY UPDATE batch_id = batch_id",
     " ON DUPLICATE KEY UPDATE event_id = event_id",
     "ON DUPLICATE KEY UPDATE ",
@@ -249,10 +252,9 @@ def rollup_args(rows: Sequence[Row], batch_id: str) -> list[object]:
 
 def batch_args(rows: Sequence[Row], batch_id: str, written_ms: int) -> tuple[object, ...]:
     """The arguments of `UsageSQL.insert()`: the rows as one JSON array of arrays
-    (a UsageRow, as a replayed batch holds, through `default`: the plain tuple it is),
-    then the batch id again, for the check of the batches stored before version 5."""
+    (a UsageRow, as a replayed batch holds, through `default`: the plain tuple it is)."""
     records = orjson.dumps(rows, default=tuple).decode()
-    return batch_id, written_ms, len(rows), records, batch_id
+    return batch_id, written_ms, len(rows), records
 
 
 _GROUP = operator.itemgetter(*(UsageRow._fields.index(c) for c in ("tenant_id", "day", "model")))

@@ -240,7 +240,7 @@ async def _write_batch_at_v4(url: StoreURL, rows: list[UsageRow], batch_id: str)
     await _migrate_to(url, 4)
     p = "?" if isinstance(url, SQLiteURL) else "%s"
     insert = f"INSERT INTO usage_batches (batch_id, written_ms, row_count, records) VALUES ({p}, {p}, {p}, {p})"
-    args = batch_args(rows, batch_id, 1)[:4]
+    args = batch_args(rows, batch_id, 1)
     groups = rollup_groups(rows)
     dialect = SQLITE if isinstance(url, SQLiteURL) else MYSQL
     upsert = dialect.upsert(len(groups) // ROLLUP_WIDTH)

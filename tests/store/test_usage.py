@@ -134,3 +134,44 @@ async def test_the_usage_records_view_tells_tenant_ids_and_models_apart_by_case(
     assert [tuple(r) for r in found] == [("e1",)]
     models = select(store_url, "SELECT DISTINCT model FROM usage_records ORDER BY model")
     assert [tuple(r) for r in models] == [("M",), ("m",)]
+
+
+async def test_a_batch_waiting_on_its_earlier_try_does_not_lock_the_table(mysql_url):
+    """MySQL: a retried batch whose earlier try is still open on the server waits for
+    it; another worker's batch meanwhile is written at once (the waiting insert holds
+    no table-wide AUTO-INC lock), and the retry then counts once. (Its wait does lock
+    the gap below its id in the unique index: a batch id falling there, about 1 in the
+    number of stored batches, waits too.)"""
+    import asyncio
+
+    from proxy.store.mysql import connect
+    from proxy.store.open import migrate_database, open_store
+    from proxy.store.usage import MYSQL, batch_args
+    from tests.store.conftest import ring
+
+    await migrate_database(mysql_url, store_timeout=5)
+    store = await open_store(mysql_url, ring("new"), store_timeout=60)
+    earlier = await connect(mysql_url, connect_timeout=5)
+    try:
+        table = UsageTable(store.backend, timeout=60)
+        await earlier.begin()  # the first try: committed later, its client long gone
+        async with earlier.cursor() as cur:
+            await cur.execute(MYSQL.insert(), batch_args([row("r1")], "r" * 16, 1))
+        retry = asyncio.ensure_future(table.write([row("r1")], "r" * 16))
+        waiting = (  # the retry's insert, under way: it cannot end before the first try
+            "SELECT COUNT(*) FROM information_schema.processlist "
+            f"WHERE info LIKE 'INSERT INTO usage_batches %{'r' * 16}%'"
+        )
+        deadline = asyncio.get_running_loop().time() + 10
+        while mysql_admin(waiting) == [(0,)]:
+            assert asyncio.get_running_loop().time() < deadline, "the retry never reached MySQL"
+            await asyncio.sleep(0.01)
+        other = table.write([row("s1")], "s" * 16)  # above the waiting id: not its gap
+        assert await asyncio.wait_for(other, 2) == 1
+        assert not retry.done()
+        await earlier.commit()
+        assert await retry == 0
+    finally:
+        earlier.close()
+        await store.close()
+    assert stored_ids(mysql_url) == ["r1", "s1"]
