@@ -20,7 +20,10 @@ relay and multi-tenant (JWT) ÷ static. Medians over the rounds; the report also
 every round.
 
     python -m bench.paired [--store 10000] [--rounds 7] [--duration 5]
-                           [--upstream auto|nginx|python] [--out DIR]
+                           [--upstream auto|nginx|python] [--issue 13|18] [--out DIR]
+
+`--issue` keeps one issue's pairs: more rounds in the same time, for a median that
+moves less from run to run.
 """
 
 from __future__ import annotations
@@ -69,7 +72,10 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit("bench.paired needs wrk: apt-get install -y wrk (and nginx-light)")
     out = args.out or RESULTS / ("paired-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
+    pairs = [p for p in PAIRS if args.issue is None or p[2].startswith(f"#{args.issue} ")]
     args.only = frozenset({"gateway-mt", "gateway-store", "gateway-store-jwt"})
+    if args.issue == "18":
+        args.store = 0  # no store to fill: #18's pairs are static, bare and multi-tenant
     load_cpu = "1" if ps.cpu_count() >= 2 else None
     bodies = {"json": tg.JSON_BODY, "stream": tg.STREAM_BODY}
     rounds: dict[tuple[str, str, str], list[Round]] = {}
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> Path:
         for mode, urls in targets.items():  # warm-up: pools, memos, the tenant's config
             for url, headers in urls.values():
                 wrk(url + PATH, bodies[mode], 10, 2, load_cpu, headers)
-        paired = {name for pair in PAIRS for name in pair[:2]}
+        paired = {name for pair in pairs for name in pair[:2]}
         pids = {
             (mode, name): _server_pid(procs, name, mode)
             for mode, urls in targets.items()
@@ -87,7 +93,7 @@ def main(argv: list[str] | None = None) -> Path:
         }
         for _ in range(args.rounds):
             for mode, urls in targets.items():
-                for a, b, _label in PAIRS:
+                for a, b, _label in pairs:
                     if a not in urls or b not in urls:
                         continue
                     pair = (pids[mode, a], pids[mode, b])
@@ -107,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--upstream", choices=("auto", "nginx", "python"), default="auto")
+    parser.add_argument("--issue", choices=("13", "18"), help="only this issue's pairs")
     parser.add_argument("--out", type=Path)
     return parser
 
@@ -155,9 +162,10 @@ def render(rounds: dict[tuple[str, str, str], list[Round]], args: argparse.Names
         f"# Paired ratios — {dt.datetime.now():%Y-%m-%d %H:%M:%S}",
         "",
         f"Both targets of a pair pinned to one core and loaded together (wrk -t1 -c{CONCURRENCY} "
-        f"each, on the other core), {args.duration:g} s a round, {args.rounds} rounds; "
-        f"built-in store with {args.store:,} tenants. CPU ratio: B's CPU time per request ÷ "
-        "A's (A's throughput on a core of its own relative to B's). Medians, [min–max].",
+        f"each, on the other core), {args.duration:g} s a round, {args.rounds} rounds"
+        + (f"; built-in store with {args.store:,} tenants" if args.store else "")
+        + ". CPU ratio: B's CPU time per request ÷ A's (A's throughput on a core of its own "
+        "relative to B's). Medians, [min–max].",
         "",
         "| pair | mode | CPU ratio | req/s ratio | CPU µs/request A / B | errors |",
         "|---|---|---|---|---|---|",

@@ -256,6 +256,25 @@ def test_paired_harness_loads_each_pair_together_and_writes_a_report(tmp_path):
         assert f"(`gateway-mt` ÷ `gateway`) | {mode} | **" in report
 
 
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)"
+)
+def test_paired_harness_runs_one_issues_pairs(tmp_path):
+    """`--issue 18`: only the static, bare and multi-tenant pairs, and no store filled."""
+    result = _bench(
+        "bench.paired",
+        *("--issue", "18", "--rounds", "1", "--duration", "1", "--upstream", "python"),
+        *("--out", str(tmp_path)),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (tmp_path / "report.md").read_text()
+    for mode in ("json", "stream"):
+        assert f"(`gateway` ÷ `bare`) | {mode} | **" in report
+        assert f"(`gateway-mt` ÷ `gateway`) | {mode} | **" in report
+    assert "gateway-store" not in report and "built-in store" not in report
+    assert not list(tmp_path.glob("*.db"))
+
+
 def test_the_paired_cpu_ratio_ignores_how_the_shared_core_was_split():
     """A target that got two thirds of the core (a second runnable thread) serves twice
     B's requests at the same CPU per request: its req/s ratio says 2, its CPU ratio 1."""
